@@ -1,0 +1,176 @@
+"""Fitting a tokenizer: `fit(vectors, degrees, config) -> (tokenizer, stats)`.
+
+Mini-batch training of the RQ-VAE with k-means codebook initialisation, dead-code reset, EMA or
+codebook-loss updates, the sparsity prior, rarity weights, and early stopping on held-out
+reconstruction loss. Deterministic for the same input and seed on CPU.
+
+Glossary: N items, D input dim, E latent dim, L levels, K codebook size.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from motorec.errors import InputError
+from motorec.tokenizer.base import Tokenizer, check_vectors
+from motorec.tokenizer.config import RQVAEConfig
+from motorec.tokenizer.health import CodeHealth, code_health
+from motorec.tokenizer.kmeans import residual_kmeans
+from motorec.tokenizer.losses import rarity_weights
+from motorec.tokenizer.neural import RQVAETokenizer
+from motorec.tokenizer.rqkmeans import fit_rqkmeans
+from motorec.tokenizer.rqvae import RQVAE
+
+
+@dataclass
+class FitStats:
+    """What fitting did and how healthy the result is (saved as the artifact's stats.json)."""
+
+    method: str
+    n_items: int
+    input_dim: int
+    fit_seconds: float
+    health: CodeHealth
+    epochs: int = 0
+    steps: int = 0
+    best_epoch: int = 0
+    best_val_mse: float | None = None
+    dead_code_resets: int = 0
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["health"] = self.health.to_dict()
+        return d
+
+
+def _standardization(x: np.ndarray, enabled: bool) -> tuple[np.ndarray, np.ndarray]:
+    dim = x.shape[1]
+    if not enabled:
+        return np.zeros(dim, np.float32), np.ones(dim, np.float32)
+    mean = x.mean(0, dtype=np.float64).astype(np.float32)
+    std = x.std(0, dtype=np.float64).astype(np.float32)
+    return mean, np.maximum(std, 1e-6).astype(np.float32)
+
+
+def fit(
+    vectors: np.ndarray,
+    degrees: np.ndarray | None = None,
+    config: RQVAEConfig | None = None,
+    *,
+    progress: bool = True,
+) -> tuple[Tokenizer, FitStats]:
+    """Fit a tokenizer on item vectors.
+
+    Args:
+        vectors: (N, D) item embeddings of one modality (rows with NaN/inf are rejected).
+        degrees: (N,) training-interaction counts per item, for rarity weights (ARA); None if unknown.
+        config: `RQVAEConfig`; `method` picks the RQ-VAE or the RQ-KMeans baseline.
+        progress: show a progress bar.
+
+    Returns:
+        The fitted tokenizer (eval mode, on config.device) and its `FitStats`.
+    """
+    config = config or RQVAEConfig()
+    x = check_vectors(vectors)
+    n, dim = x.shape
+    k = config.codebook_size
+    if k > n:
+        raise InputError(f"codebook_size K={k} exceeds the number of items N={n}; choose K well below N")
+    if n < 10 * k:
+        warnings.warn(f"codebook_size K={k} is not well below N={n} items; many codes will stay unused",
+                      stacklevel=2)
+    weights = rarity_weights(degrees, n, mode=config.rarity, tau=config.tau)
+    mean, std = _standardization(x, config.standardize)
+    x_std = (x - mean) / std
+    torch.manual_seed(config.seed)
+    start = time.perf_counter()
+    if config.method == "rqkmeans":
+        tok: Tokenizer = fit_rqkmeans(x_std, config, mean, std).to(config.device)
+        extra: dict = {}
+    else:
+        tok, extra = _fit_rqvae(x_std, weights, config, mean, std, progress)
+    seconds = time.perf_counter() - start
+    result = tok.quantize(x)
+    health = code_health(result.codes, k, x_std, tok.standardize(result.recon))
+    stats = FitStats(method=config.method, n_items=n, input_dim=dim, fit_seconds=seconds, health=health, **extra)
+    return tok, stats
+
+
+def _fit_rqvae(
+    x_std: np.ndarray, weights: np.ndarray, config: RQVAEConfig, mean: np.ndarray, std: np.ndarray, progress: bool
+) -> tuple[RQVAETokenizer, dict]:
+    n, dim = x_std.shape
+    device = torch.device(config.device)
+    gen = torch.Generator().manual_seed(config.seed)
+    perm = torch.randperm(n, generator=gen).numpy()
+    n_val = int(n * config.val_fraction) if n - int(n * config.val_fraction) >= config.codebook_size else 0
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    x_all = torch.from_numpy(x_std).to(device)
+    w_all = torch.from_numpy(weights).to(device)
+
+    module = RQVAE(dim, config).to(device)
+    if config.kmeans_init:
+        # k-means initialisation of every level on the encoder's outputs for a training sample
+        sample = train_idx[: config.kmeans_sample]
+        with torch.no_grad():
+            z = module.encoder(x_all[torch.from_numpy(sample).to(device)]).cpu().numpy()  # (S, E)
+        books = residual_kmeans(z, config.levels, config.codebook_size, iters=config.kmeans_iters, seed=config.seed)
+        module.quantizer.set_codebooks(torch.from_numpy(np.stack(books)).to(device))  # (L, K, E)
+
+    params = [p for p in module.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    batch = min(config.batch_size, len(train_idx))
+    steps_per_epoch = max(1, len(train_idx) // batch)
+    epochs = min(config.epochs, max(1, -(-config.max_steps // steps_per_epoch)))
+    best = (float("inf"), 0, copy.deepcopy(module.state_dict()))
+    history, step, resets, stale = [], 0, 0, 0
+    bar = tqdm(range(epochs), desc=f"rqvae L={config.levels} K={config.codebook_size}", disable=not progress,
+               leave=False)
+    for epoch in bar:
+        module.train()
+        order = torch.from_numpy(train_idx[torch.randperm(len(train_idx), generator=gen).numpy()])
+        total = 0.0
+        for b in range(steps_per_epoch):
+            idx = order[b * batch : (b + 1) * batch].to(device)
+            out = module(x_all[idx], w_all[idx])
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            opt.step()
+            if config.codebook_update == "ema":
+                module.quantizer.ema_update(out.quantizer)
+            step += 1
+            resets += module.quantizer.reset_dead_codes(out.quantizer, step, config.dead_code_window, gen)
+            total += float(out.loss.detach())
+        val_mse = _heldout_mse(module, x_all, val_idx if n_val else train_idx)
+        history.append({"epoch": epoch + 1, "train_loss": total / steps_per_epoch, "val_mse": val_mse})
+        bar.set_postfix(loss=f"{total / steps_per_epoch:.4f}", val_mse=f"{val_mse:.4f}")
+        if val_mse < best[0] - 1e-6:
+            best, stale = (val_mse, epoch + 1, copy.deepcopy(module.state_dict())), 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+        if step >= config.max_steps:
+            break
+    module.load_state_dict(best[2])
+    module.eval()
+    extra = {"epochs": len(history), "steps": step, "best_epoch": best[1], "best_val_mse": best[0],
+             "dead_code_resets": resets, "history": history}
+    return RQVAETokenizer(config, module, mean, std).to(device), extra
+
+
+@torch.no_grad()
+def _heldout_mse(module: RQVAE, x_all: torch.Tensor, idx: np.ndarray) -> float:
+    """Eval-mode reconstruction MSE (hard codes, decoder) on the items `idx`."""
+    module.eval()
+    x = x_all[torch.from_numpy(idx).to(x_all.device)]
+    recon = module.decode(module.encode(x))
+    return float(((recon - x) ** 2).mean())

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+import torch
+
+from motorec.errors import InputError
+from motorec.tokenizer import RQVAEConfig, fit
+from motorec.tokenizer.health import usage_entropy
+
+FAST = dict(codebook_size=32, latent_dim=8, hidden_dims=(32,), max_steps=300)
+
+
+def test_codes_shape_and_range(clustered):
+    x, _ = clustered
+    tok, stats = fit(x, config=RQVAEConfig(levels=3, **FAST), progress=False)
+    codes = tok.encode(x)
+    assert codes.shape == (len(x), 3) and codes.dtype == np.int64
+    assert codes.min() >= 0 and codes.max() < 32
+    assert stats.steps > 0 and stats.best_epoch >= 1
+
+
+def test_decode_of_encode_equals_eval_mode_quantised_reconstruction(clustered):
+    x, _ = clustered
+    tok, _ = fit(x, config=RQVAEConfig(levels=2, **FAST), progress=False)
+    module = tok.module.eval()
+    with torch.no_grad():
+        out = module(torch.from_numpy(tok.standardize(x)))
+    expected = out.recon.numpy() * tok.std + tok.mean
+    np.testing.assert_allclose(tok.decode(tok.encode(x)), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(out.codes.numpy(), tok.encode(x))
+    q = tok.quantize(x)
+    np.testing.assert_allclose(q.recon, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(q.z_q, out.z_q.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_level_one_utilisation_on_clustered_data(clustered):
+    x, _ = clustered
+    _, stats = fit(x, config=RQVAEConfig(levels=2, **FAST), progress=False)
+    assert stats.health.utilisation[0] >= 0.9
+
+
+def test_same_seed_same_codes_and_other_seed_differs(clustered):
+    x, _ = clustered
+    cfg = RQVAEConfig(levels=2, **FAST)
+    a, _ = fit(x, config=cfg, progress=False)
+    b, _ = fit(x, config=cfg, progress=False)
+    np.testing.assert_array_equal(a.encode(x), b.encode(x))
+    c, _ = fit(x, config=RQVAEConfig(levels=2, seed=7, **FAST), progress=False)
+    assert not np.array_equal(a.encode(x), c.encode(x))
+
+
+@pytest.mark.parametrize("update", ["loss", "ema"])
+def test_sparsity_prior_raises_usage_entropy_from_collapse_prone_start(clustered, update):
+    # no k-means init and no dead-code reset: codebooks start as tiny random vectors near the origin
+    x, _ = clustered
+    common = dict(levels=1, codebook_size=32, latent_dim=8, hidden_dims=(32,), kmeans_init=False,
+                  dead_code_window=10**6, codebook_update=update, max_steps=400, val_fraction=0.0)
+    without, _ = fit(x, config=RQVAEConfig(sparsity=False, **common), progress=False)
+    with_sp, _ = fit(x, config=RQVAEConfig(sparsity=True, gamma=0.5, **common), progress=False)
+    h0 = usage_entropy(without.encode(x)[:, 0], 32)
+    h1 = usage_entropy(with_sp.encode(x)[:, 0], 32)
+    assert h1 > h0 + 0.3, (h0, h1)
+
+
+def test_rarity_weights_change_training(clustered):
+    x, _ = clustered
+    cfg = RQVAEConfig(levels=2, **FAST)
+    degrees = np.where(np.arange(len(x)) % 2 == 0, 0, 50)
+    a, _ = fit(x, config=cfg, progress=False)
+    b, _ = fit(x, degrees=degrees, config=cfg, progress=False)
+    assert not torch.equal(a.module.encoder[0].weight, b.module.encoder[0].weight)
+    c, _ = fit(x, degrees=degrees, config=RQVAEConfig(levels=2, rarity="none", **FAST), progress=False)
+    assert torch.equal(a.module.encoder[0].weight, c.module.encoder[0].weight)
+
+
+def test_rqkmeans_behind_same_interface(clustered):
+    x, _ = clustered
+    tok, stats = fit(x, config=RQVAEConfig(method="rqkmeans", levels=2, codebook_size=32), progress=False)
+    codes = tok.encode(x)
+    assert codes.shape == (len(x), 2)
+    assert tok.decode(codes).shape == x.shape
+    assert stats.health.utilisation[0] >= 0.9
+    assert stats.health.explained_variance > 0.9
+
+
+def test_bad_inputs_give_clear_errors(clustered):
+    x, _ = clustered
+    bad = x.copy()
+    bad[[3, 17]] = np.nan
+    with pytest.raises(InputError, match=r"NaN or inf in 2 row\(s\): 3, 17"):
+        fit(bad, config=RQVAEConfig(**FAST), progress=False)
+    with pytest.raises(InputError, match="empty"):
+        fit(np.zeros((0, 24), np.float32), config=RQVAEConfig(**FAST), progress=False)
+    with pytest.raises(InputError, match="K=32 exceeds the number of items N=10"):
+        fit(x[:10], config=RQVAEConfig(**FAST), progress=False)
+    with pytest.raises(InputError, match="2-D"):
+        fit(x[0], config=RQVAEConfig(**FAST), progress=False)
+    tok, _ = fit(x, config=RQVAEConfig(levels=2, **FAST), progress=False)
+    with pytest.raises(InputError, match="dimension 12, but the tokenizer was fitted on dimension 24"):
+        tok.encode(x[:, :12])
+    with pytest.raises(InputError, match=r"codes must lie in \[0, 32\)"):
+        tok.decode(np.array([[0, 32]]))
+    with pytest.raises(InputError, match=r"shape \(N, 2\)"):
+        tok.decode(np.array([[0, 1, 2]]))
+
+
+def test_small_catalog_warns_when_k_not_well_below_n(clustered):
+    x, _ = clustered
+    with pytest.warns(UserWarning, match="not well below"):
+        fit(x[:100], config=RQVAEConfig(method="rqkmeans", codebook_size=32, levels=1), progress=False)
