@@ -14,8 +14,11 @@ CREATE TABLE IF NOT EXISTS t_items (
 
 -- one row per (item, modality): the hash of what that modality's encoder reads
 CREATE TABLE IF NOT EXISTS t_item_content (
-    item_id VARCHAR, modality VARCHAR, content_hash VARCHAR, encoder_id VARCHAR,
+    item_id VARCHAR, modality VARCHAR, content_hash VARCHAR, encoder_id VARCHAR, status VARCHAR,
     PRIMARY KEY (item_id, modality));
+
+-- the embedding cache: one vector per (encoder, content hash); rows are only ever added
+CREATE TABLE IF NOT EXISTS t_embeddings (encoder_id VARCHAR, content_hash VARCHAR, vector FLOAT[]);
 
 CREATE TABLE IF NOT EXISTS t_tokenizer_versions (
     version VARCHAR, modality VARCHAR, created_at TIMESTAMP, levels INTEGER, codebook_size INTEGER,

@@ -1,0 +1,176 @@
+"""Per-modality code assignment inside a tokenize run.
+
+Fit a new tokenizer version when needed, encode the items that need codes, number collision suffixes,
+and measure churn against the previous version.
+
+Glossary: N items, D input dim, L levels, K codebook size.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from motorec.config import MotorecConfig
+from motorec.configbase import to_dict
+from motorec.pipeline.store import Store, fetch_arrow, fetch_batches, now, vectors_from_arrow
+from motorec.tokenizer import assign_suffixes, code_health, fit, load_tokenizer, save_tokenizer, tokenizer_version
+from motorec.tokenizer.artifact import load_stats
+
+MODALITY_LETTER = {"text": "t", "image": "i", "clip_text": "c"}
+
+
+def codes_from_arrow(column: pa.ChunkedArray, levels: int) -> np.ndarray:
+    """A list<int> code column as an (N, L) int64 matrix."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return arr.flatten().to_numpy(zero_copy_only=False).astype(np.int64).reshape(len(arr), levels)
+
+
+def sid_strings(modality: str, codes: np.ndarray, suffix: np.ndarray) -> list[str]:
+    """Readable ids such as '<t1_12><t2_201><t3_7>' (plus '<t#2>' when the suffix is > 0)."""
+    p = MODALITY_LETTER.get(modality, modality[:1])
+    out = []
+    for row, s in zip(codes.tolist(), suffix.tolist(), strict=True):
+        sid = "".join(f"<{p}{lv + 1}_{c}>" for lv, c in enumerate(row))
+        out.append(sid + (f"<{p}#{s}>" if s > 0 else ""))
+    return out
+
+
+def churn(old: np.ndarray, new: np.ndarray) -> dict:
+    """Share of items whose code changed per level, and share agreeing on each prefix length; (N, L) each."""
+    if len(old) == 0:
+        return {"items": 0, "changed_per_level": [], "prefix_agreement": []}
+    levels = min(old.shape[1], new.shape[1])
+    same = old[:, :levels] == new[:, :levels]  # (N, L)
+    return {
+        "items": int(len(old)),
+        "changed_per_level": [round(float(1 - same[:, lv].mean()), 6) for lv in range(levels)],
+        "prefix_agreement": [round(float(same[:, : lv + 1].all(1).mean()), 6) for lv in range(levels)],
+    }
+
+
+@dataclass
+class ModalityResult:
+    """What happened to one modality in a run, plus the rows its commit writes."""
+
+    modality: str
+    version: str
+    created: bool
+    previous: str | None
+    encoded: int
+    health: dict
+    churn: dict | None = None
+    _codes: pa.Table | None = field(default=None, repr=False)
+    _version_row: list | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "created": self.created, "previous": self.previous,
+                "encoded": self.encoded, "health": self.health, "churn": self.churn}
+
+    def commit(self, con, run_id: int) -> None:
+        """Write this modality's version and codes (inside the run's transaction)."""
+        if self._version_row is not None:
+            con.execute("UPDATE t_tokenizer_versions SET is_current = false WHERE modality = ?", [self.modality])
+            con.execute("INSERT OR REPLACE INTO t_tokenizer_versions VALUES (?, ?, ?, ?, ?, ?, ?, true, ?, ?)",
+                        [*self._version_row, run_id])
+        # items whose content for this modality changed and now failed: their old codes are stale
+        con.execute("DELETE FROM t_item_codes c WHERE c.modality = $m AND c.version = $v AND EXISTS (SELECT 1 FROM "
+                    "run_items r WHERE r.item_id = c.item_id AND r.modality = $m AND r.status = 'failed')",
+                    {"m": self.modality, "v": self.version})
+        if self._codes is not None and self._codes.num_rows:
+            con.register("_codes", self._codes)
+            try:
+                con.execute("INSERT OR REPLACE INTO t_item_codes SELECT item_id, $m, $v, codes, suffix, sid, $run "
+                            "FROM _codes", {"m": self.modality, "v": self.version, "run": run_id})
+            finally:
+                con.unregister("_codes")
+
+
+def _fit_version(st: Store, modality: str, encoder_id: str, cfg: MotorecConfig, progress: bool):
+    """Fit a tokenizer on a deterministic sample of this run's items; returns (tokenizer, version, stats)."""
+    table = fetch_arrow(st.con.execute(
+        "SELECT r.item_id, e.vector, COALESCE(d.degree, 0) AS degree FROM run_items r "
+        "JOIN t_embeddings e ON e.encoder_id = $enc AND e.content_hash = r.content_hash "
+        "LEFT JOIN (SELECT item_id, count(*) AS degree FROM t_interactions GROUP BY item_id) d USING (item_id) "
+        "WHERE r.modality = $m AND r.status = 'ok' ORDER BY md5(r.item_id) LIMIT $n",
+        {"enc": encoder_id, "m": modality, "n": cfg.store.fit_sample_items}))
+    x = vectors_from_arrow(table.column("vector"))  # (N, D)
+    has_interactions = st.con.execute("SELECT count(*) > 0 FROM t_interactions").fetchone()[0]
+    degrees = table.column("degree").to_numpy() if has_interactions else None
+    tok, stats = fit(x, degrees, cfg.tokenizer, progress=progress)
+    version = tokenizer_version(tok)
+    target = st.tokenizer_dir(modality, version)
+    if target.exists():  # identical tokenizer saved by an earlier (possibly killed) run
+        tok = load_tokenizer(target, expected_version=version, device=cfg.tokenizer.device)
+        return tok, version, load_stats(target)
+    save_tokenizer(tok, stats, target)
+    return tok, version, load_stats(target)
+
+
+def encode_modality(st: Store, run_id: int, modality: str, encoder_id: str, cfg: MotorecConfig, retrain: bool,
+                    progress: bool) -> ModalityResult:
+    """Decide the version, encode the items that need codes, and prepare the rows to commit."""
+    con = st.con
+    current = st.current_version(modality)
+    if retrain or current is None:
+        tok, version, stats = _fit_version(st, modality, encoder_id, cfg, progress)
+        created = version != current
+    else:
+        version, created = current, False
+        tok = load_tokenizer(st.tokenizer_dir(modality, current), expected_version=current,
+                             device=cfg.tokenizer.device)
+        stats = load_stats(st.tokenizer_dir(modality, current))
+    # which items need codes: all (a new version) or those without codes in it or whose content changed
+    cond = "" if created else (
+        "AND (NOT EXISTS (SELECT 1 FROM t_item_codes c WHERE c.item_id = r.item_id AND c.modality = $m AND "
+        "c.version = $v) OR EXISTS (SELECT 1 FROM t_item_content t WHERE t.item_id = r.item_id AND "
+        "t.modality = $m AND t.content_hash <> r.content_hash))")
+    params = {"enc": encoder_id, "m": modality} | ({} if created else {"v": version})
+    n_todo = con.execute(f"SELECT count(*) FROM run_items r WHERE r.modality = $m AND r.status = 'ok' {cond}",
+                         {k: v for k, v in params.items() if k != "enc"}).fetchone()[0]
+    reader = fetch_batches(con.execute(
+        "SELECT r.item_id, e.vector FROM run_items r JOIN t_embeddings e ON e.encoder_id = $enc AND "
+        f"e.content_hash = r.content_hash WHERE r.modality = $m AND r.status = 'ok' {cond} ORDER BY r.item_id",
+        params), cfg.store.encode_batch_rows)
+    ids: list[str] = []
+    chunks: list[np.ndarray] = []
+    with tqdm(total=n_todo, desc=f"encode {modality}", disable=not progress, leave=False) as bar:
+        for batch in reader:
+            ids += batch.column(0).to_pylist()
+            chunks.append(tok.encode(vectors_from_arrow(batch.column(1))).astype(np.int32))  # (B, L)
+            bar.update(batch.num_rows)
+    codes = np.concatenate(chunks) if chunks else np.zeros((0, tok.levels), np.int32)  # (N, L)
+    existing = None
+    if not created:
+        old = fetch_arrow(con.execute(
+            "SELECT item_id, codes, suffix FROM t_item_codes WHERE modality = $m AND version = $v",
+            {"m": modality, "v": version}))
+        existing = (old.column(0).to_pylist(), codes_from_arrow(old.column(1), tok.levels), old.column(2).to_numpy())
+    suffix = assign_suffixes(ids, codes, existing) if ids else np.zeros(0, np.int64)
+    code_table = pa.table({
+        "item_id": pa.array(ids, pa.string()),
+        "codes": pa.array(codes.tolist(), pa.list_(pa.int32())),
+        "suffix": pa.array(suffix.astype(np.int32)),
+        "sid": pa.array(sid_strings(modality, codes, suffix), pa.string()),
+    })
+    result = ModalityResult(modality, version, created, current, len(ids), stats.get("health", {}),
+                            _codes=code_table)
+    if created:
+        full = code_health(codes.astype(np.int64), tok.codebook_size) if len(ids) else None
+        stats = {**stats, "catalog_health": full.to_dict() if full else None, "encoder_id": encoder_id}
+        result._version_row = [version, modality, now(), tok.levels, tok.codebook_size,
+                               json.dumps(to_dict(tok.config)), json.dumps(stats), current]
+        if current is not None:
+            old = fetch_arrow(con.execute(
+                "SELECT item_id, codes FROM t_item_codes WHERE modality = $m AND version = $v ORDER BY item_id",
+                {"m": modality, "v": current}))
+            position = {item: i for i, item in enumerate(ids)}
+            keep = [i for i, item in enumerate(old.column(0).to_pylist()) if item in position]
+            old_codes = codes_from_arrow(old.column(1), -1)[keep]
+            new_codes = codes[[position[old.column(0)[i].as_py()] for i in keep]]
+            result.churn = churn(old_codes, new_codes)
+    return result

@@ -1,0 +1,260 @@
+"""The hierarchical multi-source graph encoder of MoToRec (METHOD.md §4).
+
+Channels over one user-item graph, propagated together in a single sparse product per layer:
+- one content channel per modality m, whose item nodes start from the item's content vector
+  c_i^m = sum_l T_m[l, code_il] + W_m z_q,i (or W_m f_i for the "continuous" ablation) and whose user
+  nodes start from a learnable per-modality user vector;
+- a collaborative channel of learnable ID embeddings (items without training edges have no ID).
+
+Users take the LightGCN layer mean of every channel. Items take the layer mean of the ID channel, but
+their content part is the layer-0 vector c_i^m for every item, warm or cold: an isolated node's layer
+mean is c_i / (layers + 1), so scoring warm items by a layer mean and cold ones by a scaled copy would
+put them on different scales (METHOD.md §4 warning). Content channels are fused by
+alpha * W[c^1; ..; c^M] + (1 - alpha) * sum_m a_m c^m, the ID part joins through a gated residual
+e = h + sigmoid(W_g [h; x_id]) * x_id, and score(u, i) = e_u . e_i + b_i with b_i a content bias.
+
+Glossary: U users, N items, M modalities, d embedding width, L levels, K codebook size, E z_q width,
+D feature width, C = M + 1 channels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from motorec.recommender.config import RecommenderConfig
+from motorec.recommender.graph import propagate
+from motorec.recommender.inputs import ModalityInputs, ModalitySpec
+
+
+@dataclass
+class Encoded:
+    """Everything a training step or a scorer needs from one encoder pass."""
+
+    users: torch.Tensor  # (U, d) final user vectors e_u
+    items: torch.Tensor  # (N, d) final item vectors e_i
+    bias: torch.Tensor  # (N,) content item bias b_i
+    user_content: torch.Tensor  # (U, d) fused content view h_u
+    user_id: torch.Tensor  # (U, d) ID view (layer mean)
+    item_content: torch.Tensor  # (N, d) fused content view h_i
+    item_id: torch.Tensor  # (N, d) ID view (layer mean, zero for items without ID)
+
+
+class HybridFusion(nn.Module):
+    """alpha * concat-projection + (1 - alpha) * attention over M sources, ignoring masked sources.
+
+    Shapes: x (B, M, d), mask (B, M) bool -> (B, d).
+    """
+
+    def __init__(self, n_sources: int, dim: int, alpha: float):
+        super().__init__()
+        self.alpha = alpha
+        self.concat = nn.Linear(n_sources * dim, dim, bias=False)
+        with torch.no_grad():  # start as the mean of the sources
+            self.concat.weight.copy_(torch.eye(dim).repeat(1, n_sources) / n_sources)
+        self.key = nn.Linear(dim, dim)
+        self.query = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, m, d = x.shape
+        x = x * mask[..., None]
+        out = x.new_zeros(b, d)
+        if self.alpha > 0:
+            out = out + self.alpha * self.concat(x.reshape(b, m * d))
+        if self.alpha < 1:
+            logits = torch.tanh(self.key(x)) @ self.query  # (B, M)
+            logits = logits.masked_fill(~mask, float("-inf"))
+            weights = torch.softmax(logits, dim=1).nan_to_num(0.0)  # rows with no source give 0
+            out = out + (1 - self.alpha) * (weights[..., None] * x).sum(1)
+        return out
+
+
+class GatedResidual(nn.Module):
+    """e = h + sigmoid(W [h; x]) * x: the ID part x joins the content part h through a learned gate.
+
+    Shapes: h (B, d), x (B, d) -> (B, d).
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.gate = nn.Linear(2 * dim, dim)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.zeros_(self.gate.bias)
+
+    def forward(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return h + torch.sigmoid(self.gate(torch.cat([h, x], dim=1))) * x
+
+
+class ContentEncoder(nn.Module):
+    """c_i = sum_l T[l, code_il] + W z_q (codes) or W f (continuous), zero where the item lacks it.
+
+    z_q and features enter L2-normalised per item: a tokenizer's latent scale is arbitrary, and a
+    per-row normalisation scores an item the same whichever other items are encoded beside it.
+    The item bias b_i = sum_l t[l, code_il] + w . z_q (or w . f) is built from the same inputs.
+    """
+
+    def __init__(self, spec: ModalitySpec, dim: int, kind: str, use_zq: bool, with_bias: bool):
+        super().__init__()
+        self.spec, self.kind = spec, kind
+        self.use_codes = kind == "codes" and spec.levels > 0
+        self.use_zq = kind == "codes" and use_zq and spec.zq_dim > 0
+        if kind == "continuous" and spec.feat_dim == 0:
+            raise ValueError("content='continuous' needs feats for every modality")
+        if kind == "codes" and not (self.use_codes or self.use_zq):
+            raise ValueError("content='codes' needs codes (or z_q with use_zq_projection)")
+        self.with_bias = with_bias
+        n_codes = spec.levels * spec.codebook_size
+        if self.use_codes:
+            self.codes = nn.Embedding(n_codes, dim)
+            nn.init.normal_(self.codes.weight, std=0.1 / spec.levels**0.5)
+            self.register_buffer("offsets", torch.arange(spec.levels) * spec.codebook_size, persistent=False)
+            if with_bias:
+                self.code_bias = nn.Embedding(n_codes, 1)
+                nn.init.zeros_(self.code_bias.weight)
+        in_dim = spec.zq_dim if kind == "codes" else spec.feat_dim
+        if self.use_zq or kind == "continuous":
+            self.proj = nn.Linear(in_dim, dim, bias=False)
+            nn.init.normal_(self.proj.weight, std=0.1)
+            if with_bias:
+                self.vec_bias = nn.Linear(in_dim, 1, bias=False)
+                nn.init.zeros_(self.vec_bias.weight)
+
+    def forward(self, mod: ModalityInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Content vectors (N, d) and biases (N,) of one modality."""
+        keep = mod.mask.to(torch.float32)  # (N,)
+        vec, bias = 0.0, 0.0
+        if self.use_codes:
+            idx = mod.codes.clamp(0, self.spec.codebook_size - 1) + self.offsets  # (N, L)
+            vec = self.codes(idx).sum(1)  # (N, d)
+            if self.with_bias:
+                bias = self.code_bias(idx).sum((1, 2))  # (N,)
+        if self.use_zq or self.kind == "continuous":
+            x = F.normalize(mod.z_q if self.kind == "codes" else mod.feats, dim=1)  # (N, E or D)
+            vec = vec + self.proj(x)
+            if self.with_bias:
+                bias = bias + self.vec_bias(x)[:, 0]
+        vec = vec * keep[:, None]
+        bias = bias * keep if self.with_bias else keep.new_zeros(keep.shape)
+        return vec, bias
+
+
+class MultiSourceGNN(nn.Module):
+    """Content channels per modality plus an ID channel, fused and gated (see the module docstring).
+
+    Args:
+        n_users: U.
+        n_items: N, the items of the training index (warm and cold); the ID table has N rows.
+        specs: parameter sizes per modality (ignored when `config.content == "none"`).
+        config: the recommender configuration.
+    """
+
+    def __init__(self, n_users: int, n_items: int, specs: dict[str, ModalitySpec], config: RecommenderConfig):
+        super().__init__()
+        d = config.embedding_dim
+        self.n_users, self.n_items, self.config = n_users, n_items, config
+        self.modalities = [] if config.content == "none" else sorted(specs)
+        self.specs = {m: specs[m] for m in self.modalities}
+        self.user_id = nn.Embedding(n_users, d)
+        self.item_id = nn.Embedding(n_items, d)
+        nn.init.normal_(self.user_id.weight, std=0.1)
+        nn.init.normal_(self.item_id.weight, std=0.1)
+        if self.modalities:
+            m = len(self.modalities)
+            self.user_content = nn.Embedding(n_users, m * d)
+            nn.init.normal_(self.user_content.weight, std=0.1)
+            self.encoders = nn.ModuleDict(
+                {
+                    name: ContentEncoder(
+                        self.specs[name], d, config.content, config.use_zq_projection, config.content_bias
+                    )
+                    for name in self.modalities
+                }
+            )
+            self.fusion = HybridFusion(m, d, config.fusion_alpha)
+            self.user_gate = GatedResidual(d)
+            self.item_gate = GatedResidual(d)
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self.modalities)
+
+    def item_content(
+        self, content: dict[str, ModalityInputs]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-modality content vectors, their mask and the summed bias for any set of N' items.
+
+        Shapes: -> (N', M, d), (N', M) bool, (N',).
+        """
+        vecs, masks, bias = [], [], 0.0
+        for name in self.modalities:
+            v, b = self.encoders[name](content[name])
+            vecs.append(v)
+            masks.append(content[name].mask)
+            bias = bias + b
+        return torch.stack(vecs, 1), torch.stack(masks, 1), bias
+
+    def encode_items(
+        self, content: dict[str, ModalityInputs], id_part: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Compute final vectors of any N' items (also items added after training) from content and ID.
+
+        Args:
+            content: per-modality content of the N' items.
+            id_part: (N', d) propagated ID vectors, zero for items without an ID.
+
+        Returns:
+            e_i (N', d), b_i (N',), and the fused content view h_i (N', d).
+        """
+        if not self.has_content:
+            return id_part, id_part.new_zeros(id_part.shape[0]), torch.zeros_like(id_part)
+        vecs, mask, bias = self.item_content(content)  # (N', M, d), (N', M), (N',)
+        h = self.fusion(vecs, mask)  # (N', d)
+        return self.item_gate(h, id_part), bias, h
+
+    def forward(
+        self,
+        adj: torch.Tensor,
+        content: dict[str, ModalityInputs],
+        item_has_id: torch.Tensor,
+        id_keep: torch.Tensor | None = None,
+    ) -> Encoded:
+        """One pass over the whole graph.
+
+        Args:
+            adj: (U + N, U + N) normalised adjacency from `graph.normalized_adjacency`.
+            content: per-modality content of the N training-index items.
+            item_has_id: (N,) bool, True for items with training interactions.
+            id_keep: (N,) float, 0 where ID dropout removes an item's ID part this step; None keeps all.
+
+        Returns:
+            The `Encoded` views; score(u, i) = users[u] . items[i] + bias[i].
+        """
+        u_n, d = self.n_users, self.config.embedding_dim
+        has_id = item_has_id.to(self.item_id.weight.dtype)[:, None]  # (N, 1)
+        users0 = [self.user_id.weight]  # (U, d) per channel, concatenated below
+        items0 = [self.item_id.weight * has_id]  # (N, d): an item without edges has no ID part
+        vecs = mask = bias = None
+        if self.has_content:
+            vecs, mask, bias = self.item_content(content)  # (N, M, d), (N, M), (N,)
+            users0.append(self.user_content.weight)  # (U, M d)
+            items0.append(vecs.reshape(self.n_items, -1))  # (N, M d)
+        x0 = torch.cat([torch.cat(users0, 1), torch.cat(items0, 1)], 0)  # (U + N, C d)
+        mean = torch.stack(propagate(adj, x0, self.config.graph_layers)).mean(0)  # (U + N, C d)
+        user_id, item_id = mean[:u_n, :d], mean[u_n:, :d] * has_id  # (U, d), (N, d)
+        if not self.has_content:
+            zeros_u, zeros_i = torch.zeros_like(user_id), torch.zeros_like(item_id)
+            items = item_id if id_keep is None else item_id * id_keep[:, None]
+            return Encoded(
+                user_id, items, item_id.new_zeros(self.n_items), zeros_u, user_id, zeros_i, item_id
+            )
+        m = len(self.modalities)
+        user_views = mean[:u_n, d:].reshape(u_n, m, d)  # (U, M, d)
+        h_u = self.fusion(user_views, torch.ones(u_n, m, dtype=torch.bool, device=x0.device))  # (U, d)
+        h_i = self.fusion(vecs, mask)  # (N, d) layer-0 content for warm and cold items alike
+        id_part = item_id if id_keep is None else item_id * id_keep[:, None]
+        users = self.user_gate(h_u, user_id)
+        items = self.item_gate(h_i, id_part)
+        return Encoded(users, items, bias, h_u, user_id, h_i, item_id)

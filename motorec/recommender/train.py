@@ -1,0 +1,258 @@
+"""Training of the multi-source encoder (METHOD.md §5).
+
+L = L_BPR + lambda_cl * L_InfoNCE + lambda_rq * L_tok + lambda_reg * ||Theta_0||^2 where
+- L_BPR = -mean log sigmoid(s(u, i) - s(u, j)), one uniform negative j per positive, drawn from the
+  items with training interactions (never the user's own);
+- L_InfoNCE pulls the content view and the ID view of the same node together against the other nodes
+  of the batch (items and users, temperature 0.2, symmetric);
+- L_tok is the tokenizer loss under joint fine-tuning (see `joint.py`), 0 otherwise;
+- the L2 term covers the layer-0 rows the batch touches, averaged over the batch (as LightGCN).
+ID dropout zeroes the ID part of a random share of items at every step, so items without an ID (strict
+cold) are scored by a model that has learned to rank from content alone. Early stopping follows
+validation Recall@20; the best state is restored. Runs are deterministic under `config.seed` on CPU.
+
+Glossary: U users, N items, P training interactions, B batch, S InfoNCE rows, d embedding width.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from motorec.errors import InputError
+from motorec.recommender.config import RecommenderConfig
+from motorec.recommender.graph import item_degrees, normalized_adjacency
+from motorec.recommender.inputs import ModalityInputs, check_content
+from motorec.recommender.joint import JointTokenizers
+from motorec.recommender.metrics import evaluate_ranking, group_by_user
+from motorec.recommender.model import Encoded, MultiSourceGNN
+from motorec.recommender.recommend import Scorer
+
+
+@dataclass
+class FitResult:
+    """A trained encoder with what scoring it needs, and the training record.
+
+    Attributes:
+        model: the best encoder (by validation Recall@20, or the last one without validation).
+        adj: the training adjacency (U + N, U + N).
+        item_has_id: (N,) bool.
+        content: the content the model was trained on (after joint fine-tuning: the new codes).
+        history: one dict per epoch (epoch, loss, bpr, cl, rq, seconds, and valid_recall@20 when run).
+        best_epoch: epoch of the restored state (1-based).
+        best_valid: its validation Recall@20 (NaN without validation).
+        seconds_per_epoch: mean training seconds per epoch, validation excluded.
+        joint: the fine-tuned tokenizers under joint training, else None.
+    """
+
+    model: MultiSourceGNN
+    adj: torch.Tensor
+    item_has_id: torch.Tensor
+    content: dict[str, ModalityInputs]
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_valid: float = float("nan")
+    seconds_per_epoch: float = float("nan")
+    joint: JointTokenizers | None = None
+
+    def scorer(self) -> Scorer:
+        return Scorer.from_model(self.model, self.adj, self.content, self.item_has_id)
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Symmetric InfoNCE: row r of a and row r of b are positives, other rows negatives.
+
+    Shapes: a (S, d), b (S, d) -> ().
+    """
+    a, b = F.normalize(a, dim=1), F.normalize(b, dim=1)
+    logits = a @ b.T / temperature  # (S, S)
+    labels = torch.arange(a.shape[0], device=a.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+
+class NegativeSampler:
+    """Uniform negatives from a pool of items, resampled while they hit the user's own positives."""
+
+    def __init__(self, user_idx: np.ndarray, item_idx: np.ndarray, n_items: int, pool: np.ndarray):
+        self.n_items, self.pool = n_items, pool
+        self.known = np.unique(user_idx * n_items + item_idx)  # sorted keys of positive pairs
+
+    def __call__(self, users: np.ndarray, rng: np.random.Generator, rounds: int = 10) -> np.ndarray:
+        neg = self.pool[rng.integers(0, len(self.pool), len(users))]
+        for _ in range(rounds):
+            keys = users * self.n_items + neg
+            pos = np.searchsorted(self.known, keys).clip(max=len(self.known) - 1)
+            clash = self.known[pos] == keys
+            if not clash.any():
+                break
+            neg[clash] = self.pool[rng.integers(0, len(self.pool), int(clash.sum()))]
+        return neg
+
+
+def _contrastive(
+    enc: Encoded, users: torch.Tensor, items: torch.Tensor, cfg: RecommenderConfig, gen: torch.Generator
+) -> torch.Tensor:
+    """InfoNCE between content and ID views of the batch's distinct items and users."""
+    total = enc.users.new_zeros(())
+    for rows, content_view, id_view in (
+        (items, enc.item_content, enc.item_id),
+        (users, enc.user_content, enc.user_id),
+    ):
+        rows = torch.unique(rows)
+        if rows.numel() > cfg.cl_samples:
+            rows = rows[torch.randperm(rows.numel(), generator=gen)[: cfg.cl_samples]]
+        target = id_view[rows].detach() if cfg.cl_detach_id else id_view[rows]
+        total = total + info_nce(content_view[rows], target, cfg.cl_temperature)
+    return total
+
+
+def _validate(model, adj, content, has_id, valid, n_users, n_items, exclude, candidates) -> float:
+    scorer = Scorer.from_model(model, adj, content, has_id)
+    result = evaluate_ranking(scorer.score, valid, n_users, n_items, (20,), exclude, candidates)
+    return result[("recall", 20)]
+
+
+def fit(
+    train: tuple[np.ndarray, np.ndarray],
+    n_users: int,
+    n_items: int,
+    content: dict[str, ModalityInputs],
+    config: RecommenderConfig,
+    valid: tuple[np.ndarray, np.ndarray] | None = None,
+    valid_candidates: np.ndarray | None = None,
+    joint: JointTokenizers | None = None,
+    progress: bool = True,
+) -> FitResult:
+    """Train the encoder on (user_idx, item_idx) interactions.
+
+    Args:
+        train: (user_idx (P,), item_idx (P,)) training interactions.
+        n_users: U.
+        n_items: N (the item index includes items without interactions).
+        content: per-modality content of the N items (ignored when `config.content == "none"`).
+        config: the recommender configuration.
+        valid: held-out (user_idx, item_idx) for early stopping on Recall@20; None trains all epochs.
+        valid_candidates: items ranked in validation; None ranks all N.
+        joint: tokenizers to fine-tune (required when `config.joint`); their codes replace `content`.
+        progress: show a tqdm bar with the loss and the validation metric.
+
+    Returns:
+        A `FitResult` holding the best model.
+
+    Raises:
+        InputError: inconsistent inputs (content shapes, no interactions, joint without tokenizers).
+    """
+    cfg = config
+    u_all, i_all = (np.asarray(a, dtype=np.int64) for a in train)
+    if len(u_all) == 0:
+        raise InputError("no training interactions")
+    if cfg.joint and joint is None:
+        raise InputError("config.joint is set but no tokenizers were given to fine-tune")
+    if cfg.content != "none" and not cfg.joint:
+        if not content:
+            raise InputError(f"content={cfg.content!r} needs at least one modality")
+        check_content(content, n_items)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    device = torch.device(cfg.device)
+
+    adj = normalized_adjacency(u_all, i_all, n_users, n_items, device)
+    degrees = item_degrees(u_all, i_all, n_items)
+    has_id = torch.as_tensor(degrees > 0, device=device)
+    sampler = NegativeSampler(u_all, i_all, n_items, np.flatnonzero(degrees > 0))
+    if cfg.joint:
+        joint.prepare(degrees, cfg, device)
+        content = joint.content()
+    content = {m: c.to(device) for m, c in content.items()} if cfg.content != "none" else {}
+    specs = {m: c.spec() for m, c in content.items()}
+    model = MultiSourceGNN(n_users, n_items, specs, cfg).to(device)
+    params = [{"params": model.parameters(), "lr": cfg.lr}]
+    if cfg.joint:
+        params.append({"params": joint.parameters(), "lr": cfg.tokenizer_lr})
+    opt = torch.optim.Adam(params)
+    exclude = group_by_user(u_all, i_all, n_users) if valid is not None else None
+    use_dropout = model.has_content and cfg.id_dropout > 0
+
+    result = FitResult(model, adj, has_id, content, joint=joint if cfg.joint else None)
+    best_state, best, stale, train_seconds = None, -1.0, 0, []
+    bar = tqdm(range(1, cfg.epochs + 1), desc="train", disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        t0 = time.perf_counter()
+        order = rng.permutation(len(u_all))
+        sums = {"loss": 0.0, "bpr": 0.0, "cl": 0.0, "rq": 0.0}
+        n_batches = 0
+        for start in range(0, len(order), cfg.batch_size):
+            rows = order[start : start + cfg.batch_size]
+            bu, bi = u_all[rows], i_all[rows]
+            bj = sampler(bu, rng)
+            u, i, j = (torch.as_tensor(a, device=device) for a in (bu, bi, bj))
+            rq = torch.zeros((), device=device)
+            if cfg.joint:
+                content, rq = joint.step_content()
+            keep = None
+            if use_dropout:
+                keep = (torch.rand(n_items, generator=gen) >= cfg.id_dropout).to(device, torch.float32)
+            enc = model(adj, content, has_id, keep)
+            s_pos = (enc.users[u] * enc.items[i]).sum(1) + enc.bias[i]  # (B,)
+            s_neg = (enc.users[u] * enc.items[j]).sum(1) + enc.bias[j]  # (B,)
+            bpr = -F.logsigmoid(s_pos - s_neg).mean()
+            reg = model.user_id.weight[u].square().sum() + model.item_id.weight[i].square().sum()
+            reg = reg + model.item_id.weight[j].square().sum()
+            if model.has_content:
+                reg = reg + model.user_content.weight[u].square().sum()
+            reg = reg / (2 * len(rows))
+            cl = (
+                _contrastive(enc, u, i, cfg, gen)
+                if (cfg.contrastive and model.has_content)
+                else bpr.new_zeros(())
+            )
+            loss = bpr + cfg.lambda_cl * cl + cfg.lambda_rq * rq + cfg.lambda_reg * reg
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if cfg.joint:
+                joint.after_step()
+            for key, val in (("loss", loss), ("bpr", bpr), ("cl", cl), ("rq", rq)):
+                sums[key] += float(val.detach())
+            n_batches += 1
+        train_seconds.append(time.perf_counter() - t0)
+        record = {"epoch": epoch, **{k: v / n_batches for k, v in sums.items()}, "seconds": train_seconds[-1]}
+        if cfg.joint:
+            content = joint.content()
+            result.content = content
+        if valid is not None and epoch % cfg.eval_every == 0:
+            score = _validate(model, adj, content, has_id, valid, n_users, n_items, exclude, valid_candidates)
+            record["valid_recall@20"] = score
+            if score > best:
+                best, stale, result.best_epoch = score, 0, epoch
+                best_state = copy.deepcopy(model.state_dict())
+                if cfg.joint:
+                    result.content, joint_state = content, joint.state()
+            else:
+                stale += 1
+            bar.set_postfix(loss=f"{record['loss']:.4f}", val_r20=f"{score:.4f}", best=f"{best:.4f}")
+        else:
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+        result.history.append(record)
+        if stale >= cfg.patience:
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        result.best_valid = best
+        if cfg.joint:
+            joint.load_state(joint_state)
+    else:
+        result.best_epoch = len(result.history)
+        result.content = content
+    model.eval()
+    result.seconds_per_epoch = float(np.mean(train_seconds))
+    return result
