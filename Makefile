@@ -22,8 +22,29 @@ venv: $(STAMP)
 $(DATA)/ml-100k.inter:
 	$(PY) scripts/fetch_ml100k.py $(DATA)
 
+MOTOREC := $(VENV)/bin/motorec
+PARQ := $(DATA)/parquet
+SPLIT := $(DATA)/split
+DEMO_CFG ?= configs/ml100k.toml
+
 demo: $(STAMP) $(DATA)/ml-100k.inter
-	$(PY) scripts/demo.py --data $(DATA) --store $(STORE)
+	$(PY) -c "from motorec.datasets import write_ml100k_parquet as w; w('$(DATA)', '$(PARQ)')"
+	$(MOTOREC) split $(PARQ)/interactions.parquet --out $(SPLIT) --seed 0
+	@echo "== tokenize the 1,682 movies (text: MiniLM; RQ-VAE L=3, K=64)"
+	$(MOTOREC) tokenize $(PARQ)/catalog.parquet --store $(STORE) --config $(DEMO_CFG)
+	@echo "== the same catalog again: nothing to do"
+	$(MOTOREC) tokenize $(PARQ)/catalog.parquet --store $(STORE) --config $(DEMO_CFG)
+	$(MOTOREC) sql "SELECT item_id, title, sid FROM items JOIN current_codes USING (item_id) ORDER BY CAST(item_id AS INT) LIMIT 5" --store $(STORE)
+	@echo "== train the graph recommender (strict-cold movies have no interactions in training)"
+	$(MOTOREC) train $(SPLIT)/train.parquet --valid $(SPLIT)/valid.parquet --store $(STORE) --config $(DEMO_CFG)
+	$(PY) scripts/demo_eval.py --store $(STORE) --split $(SPLIT) --config $(DEMO_CFG)
+	$(MOTOREC) recommend --user 1 --k 10 --store $(STORE) --out $(STORE)/recs_user1.parquet
+	$(PY) scripts/demo_show.py $(STORE)/recs_user1.parquet $(PARQ)/catalog.parquet $(SPLIT)/cold_items.parquet
+	@echo "== movies sharing a 2-level prefix with a strict-cold movie"
+	$(MOTOREC) sql --query prefix_neighbors --param item_id=$$($(PY) -c "import pyarrow.parquet as pq; print(pq.read_table('$(SPLIT)/cold_items.parquet').column('item_id')[0])") --param n=2 --store $(STORE)
+	@echo "== dead codes per level"
+	$(MOTOREC) sql --query dead_codes --store $(STORE)
+	$(MOTOREC) report --store $(STORE) --out report.html
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not gpu"

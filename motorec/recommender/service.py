@@ -228,3 +228,100 @@ def evaluate(test: str | Path, store: str | Path | None = None, *, ks: tuple[int
             st.finish_run(run_id, "ok", {"test": str(test), "unknown_items": unknown, "rows": table.num_rows,
                                          "results": json.loads(json.dumps(rows))})
         return table
+
+
+SPLIT_SETTINGS = {  # setting -> (ground-truth files, candidate file or None)
+    "warm": (("warm_test",), None),
+    "long_tail": (("warm_test",), None),
+    "strict_cold": (("cold_test",), "cold_items"),
+    "all": (("warm_test", "cold_test"), None),
+}
+
+
+def evaluate_split(split_dir: str | Path, store: str | Path | None = None, *, ks: tuple[int, ...] = (10, 20),
+                   config: MotorecConfig | None = None, baselines: tuple[str, ...] = ("popularity", "contentknn"),
+                   extra_scorers: dict | None = None, record: bool = True) -> pa.Table:
+    """Evaluate the stored recommender on a `motorec split` folder: warm, long-tail, strict-cold and all.
+
+    long_tail keeps warm test interactions of items with fewer than 10 training interactions; strict_cold
+    ranks only the cold items. Baselines use the same checkpoint's training graph and items: popularity,
+    and ContentKNN on the cached embeddings of each current modality (mean over modalities). Results are
+    stored in the evaluations table (`record=True`) so `motorec report` shows them side by side.
+
+    Args:
+        split_dir: A folder written by `motorec split`.
+        store: The store (default resolution as everywhere).
+        ks: Cut-offs.
+        config: Store and recommender settings.
+        baselines: Any of "popularity", "contentknn".
+        extra_scorers: {name: callable(ckpt, items IdIndex) -> score_fn} for further models (e.g. LightGCN).
+        record: Store the rows in the evaluations table.
+    """
+    from motorec.recommender.baselines import ContentKNN, Popularity
+
+    cfg = config or MotorecConfig()
+    split = Path(split_dir)
+    with Store.open(resolve_store(store), memory_limit=cfg.store.memory_limit) as st:
+        ckpt, sc, scorer = _open_checkpoint(st, cfg.recommender.device, False)
+        id_type = sc.items.ids.type
+        n_users, n_items = len(ckpt.users), len(sc.items)
+        degree = np.zeros(n_items, np.int64)
+        degree[: len(ckpt.items)] = np.bincount(ckpt.train[1], minlength=len(ckpt.items))
+        models = {"motorec": scorer.score}
+        if "popularity" in baselines:
+            models["popularity"] = Popularity(ckpt.train, n_items).score
+        if "contentknn" in baselines:
+            vecs, mask = _cached_vectors(st, sc.items)
+            models["contentknn"] = ContentKNN(ckpt.train, n_users, vecs, mask).score
+        for name, make in (extra_scorers or {}).items():
+            models[name] = make(ckpt, sc.items)
+        exclude = group_by_user(*ckpt.train, n_users)
+        perm = tie_permutation(n_items, 0)
+        rows = []
+        for setting, (files, cand_file) in SPLIT_SETTINGS.items():
+            t = pa.concat_tables([_read_interactions(split / f"{f}.parquet", id_type, "test") for f in files])
+            t, _ = _known(t, sc.items)
+            t = t.filter(pc.is_in(t.column("user_id").cast(ckpt.users.ids.type), value_set=ckpt.users.ids))
+            u = ckpt.users.lookup(t.column("user_id").cast(ckpt.users.ids.type))
+            i = sc.items.lookup(t.column("item_id"))
+            if setting == "long_tail":
+                keep = degree[i] < 10
+                u, i = u[keep], i[keep]
+            cand = sc.items.lookup(_read_ids(split / f"{cand_file}.parquet", id_type)) if cand_file else None
+            for name, fn in models.items():
+                res = evaluate_ranking(fn, (u, i), n_users, n_items, ks, exclude, cand, perm)
+                rows += [{"model": name, "setting": setting, "metric": m, "k": k, "value": float(v)}
+                         for (m, k), v in sorted(res.items())]
+        table = pa.Table.from_pylist(rows)
+        if record:
+            run_id = st.begin_run("evaluate")
+            with st.transaction() as con:
+                con.register("_ev", table)
+                con.execute("INSERT INTO t_evaluations SELECT ?, model, setting, metric, k, value FROM _ev", [run_id])
+                con.unregister("_ev")
+                st.finish_run(run_id, "ok", {"split": str(split), "rows": table.num_rows})
+        return table
+
+
+def _cached_vectors(st: Store, items: IdIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's cached embedding per current modality, L2-normalised and averaged; (N, D), (N,) mask."""
+    from motorec.pipeline.store import vectors_from_arrow
+
+    id_type = items.ids.type
+    total, mask = None, np.zeros(len(items), bool)
+    for (modality,) in st.con.execute("SELECT modality FROM t_tokenizer_versions WHERE is_current").fetchall():
+        t = fetch_arrow(st.con.execute(
+            "SELECT c.item_id, e.vector FROM t_item_content c JOIN t_embeddings e USING (encoder_id, content_hash) "
+            "WHERE c.modality = ? AND c.status = 'ok'", [modality]))
+        keep = pc.is_in(t.column("item_id").cast(id_type), value_set=items.ids)
+        t = t.filter(keep)
+        v = vectors_from_arrow(t.column("vector"))
+        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        if total is None:
+            total = np.zeros((len(items), v.shape[1]), np.float32)
+        if v.shape[1] != total.shape[1]:
+            continue  # modalities of other widths are not averaged into one space
+        rows = items.lookup(t.column("item_id").cast(id_type))
+        total[rows] += v
+        mask[rows] = True
+    return total, mask

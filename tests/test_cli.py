@@ -1,0 +1,135 @@
+"""The CLI end to end on a tiny synthetic store, and its contract: help everywhere, clean errors."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from motorec.cli import app
+
+runner = CliRunner()
+COMMANDS = ["tokenize", "train", "recommend", "evaluate", "split", "sql", "report"]
+
+CONFIG = """
+[tokenizer]
+levels = 2
+codebook_size = 4
+latent_dim = 8
+hidden_dims = [16]
+max_steps = 60
+
+[recommender]
+embedding_dim = 8
+epochs = 3
+eval_every = 1
+batch_size = 256
+"""
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    assert "Usage" in result.output and len(result.output.splitlines()) > 5
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """60 items in 4 content clusters (feat_text), 40 users who each like one cluster."""
+    root = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    n_items, n_users, dim = 60, 40, 16
+    cluster = np.arange(n_items) % 4
+    centres = rng.normal(size=(4, dim)) * 3
+    feats = (centres[cluster] + 0.3 * rng.normal(size=(n_items, dim))).astype(np.float32)
+    catalog = pa.table({
+        "item_id": pa.array(np.arange(1, n_items + 1), pa.int64()),
+        "title": [f"item {i}" for i in range(1, n_items + 1)],
+        "feat_text": pa.array(feats.tolist(), pa.list_(pa.float32())),
+    })
+    rows = []
+    for u in range(1, n_users + 1):
+        liked = np.flatnonzero(cluster == u % 4)
+        for i in rng.choice(liked, 8, replace=False):
+            rows.append((u, int(i) + 1))
+    inter = pa.table({"user_id": pa.array([r[0] for r in rows], pa.int64()),
+                      "item_id": pa.array([r[1] for r in rows], pa.int64())})
+    pq.write_table(catalog, root / "catalog.parquet")
+    pq.write_table(inter, root / "inter.parquet")
+    (root / "motorec.toml").write_text(CONFIG)
+    store = root / "store"
+    r = invoke("tokenize", root / "catalog.parquet", "--store", store, "--config", root / "motorec.toml",
+               "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "60 new" in r.output
+    r = invoke("split", root / "inter.parquet", "--out", root / "split", "--cold-items", 0.2, "--seed", 1)
+    assert r.exit_code == 0, r.output
+    r = invoke("train", root / "split" / "train.parquet", "--valid", root / "split" / "valid.parquet",
+               "--store", store, "--config", root / "motorec.toml", "--no-progress")
+    assert r.exit_code == 0, r.output
+    return root, store
+
+
+def test_recommend_ranks_cold_items_and_excludes_seen(world):
+    root, store = world
+    out = root / "recs.parquet"
+    r = invoke("recommend", "--user", 1, "--user", 2, "--k", 5, "--store", store, "--out", out)
+    assert r.exit_code == 0, r.output
+    recs = pq.read_table(out).to_pylist()
+    assert [x["rank"] for x in recs if x["user_id"] == 1] == [1, 2, 3, 4, 5]
+    train = pq.read_table(root / "split" / "train.parquet").to_pylist()
+    seen = {(t["user_id"], t["item_id"]) for t in train}
+    assert not any((x["user_id"], x["item_id"]) in seen for x in recs)
+    # candidates restricted to the strict-cold items: every recommendation is a cold item
+    r = invoke("recommend", "--user", 1, "--k", 3, "--candidates", root / "split" / "cold_items.parquet",
+               "--store", store, "--out", out)
+    assert r.exit_code == 0, r.output
+    cold = set(pq.read_table(root / "split" / "cold_items.parquet").column("item_id").to_pylist())
+    assert {x["item_id"] for x in pq.read_table(out).to_pylist()} <= cold
+
+
+def test_evaluate_writes_buckets_and_json(world):
+    root, store = world
+    r = invoke("evaluate", root / "split" / "test.parquet", "--store", store, "--k", "5,10", "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    settings = {x["setting"] for x in rows}
+    assert "all" in settings and "cold" in settings
+    assert {x["k"] for x in rows} == {5, 10}
+    assert all(0.0 <= x["value"] <= 1.0 for x in rows)
+
+
+def test_sql_and_report(world, tmp_path):
+    root, store = world
+    r = invoke("sql", "SELECT count(*) AS n FROM current_codes", "--store", store, "--format", "csv")
+    assert r.exit_code == 0, r.output
+    assert r.output.split() == ["n", "60"]
+    r = invoke("sql", "--query", "dead_codes", "--store", store)
+    assert r.exit_code == 0, r.output
+    r = invoke("sql", "DROP TABLE t_items", "--store", store)
+    assert r.exit_code == 1 and r.output.startswith("Error:") and "read-only" in r.output
+    r = invoke("report", "--store", store, "--out", tmp_path / "report.html")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64") >= 3
+
+
+def test_clean_errors(world, tmp_path):
+    root, store = world
+    r = invoke("train", tmp_path / "missing.parquet", "--store", store)
+    assert r.exit_code == 1 and "Error:" in r.output and "Traceback" not in r.output
+    r = invoke("recommend", "--user", 99999, "--store", store, "--out", tmp_path / "x.parquet")
+    assert r.exit_code == 1 and "unknown user_id" in r.output
+    r = invoke("evaluate", root / "split" / "test.parquet", "--store", tmp_path / "empty-store")
+    assert r.exit_code == 1 and "Error:" in r.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[tokenizer]\ncodebok_size = 4\n")
+    r = invoke("tokenize", root / "catalog.parquet", "--store", tmp_path / "s2", "--config", bad)
+    assert r.exit_code == 1 and "codebok_size" in r.output
