@@ -77,7 +77,7 @@ def _open(path: str | Path) -> pq.ParquetFile:
     if p.is_dir():
         raise InputError(f"{p}: is a directory; expected one Parquet file")
     try:
-        return pq.ParquetFile(p)
+        return pq.ParquetFile(p, pre_buffer=False)  # pre-buffering keeps every row group read: unbounded memory
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{p}: not a readable Parquet file ({exc})") from exc
 

@@ -13,6 +13,8 @@ from motorec.errors import StoreError
 class StoreLock:
     """`flock` on `<store>/lock`; released when the process exits, even after kill -9.
 
+    While held, the file holds the holder's pid (for the "in use" message); it is emptied on release.
+
     Args:
         path: The lock file.
         wait_s: Seconds to wait for another run to finish; 0 fails at once with a clear message.
@@ -46,6 +48,8 @@ class StoreLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            # forget the holder's pid first, so a released store's files are byte-identical to before
+            os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

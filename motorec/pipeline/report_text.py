@@ -28,4 +28,9 @@ def format_tokenize_summary(summary) -> str:
             lines.append(f"    churn vs {r.previous} over {c['items']} items: changed per level "
                          f"{_fmt_levels(c['changed_per_level'])}, prefix agreement "
                          f"{_fmt_levels(c['prefix_agreement'])}")
+    for m, why in (getattr(summary, "skipped", None) or {}).items():
+        lines.append(f"  {m}: skipped: {why}")
+    stages = getattr(summary, "stage_seconds", None) or {}
+    if stages:
+        lines.append("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in stages.items()))
     return "\n".join(lines)

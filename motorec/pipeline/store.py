@@ -11,14 +11,19 @@ Layout::
 Writes: each run's changes to the database are one transaction; Parquet exports and artifacts are
 written to a temporary name and renamed. The embedding cache (t_embeddings) is committed batch by batch
 as vectors are computed: it is keyed by content, so a killed run's vectors are reused, never wrong.
+Opening a store writes nothing unless needed (creating or upgrading the schema, whose digest is kept in
+t_meta; marking a killed run 'aborted'; deleting a killed run's temporary files), so a run that then
+fails on bad input leaves every file of the store byte-identical.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +35,7 @@ import pyarrow as pa
 from motorec.atomic import atomic_path
 from motorec.errors import InputError, StoreError
 from motorec.pipeline.lock import StoreLock
-from motorec.sql.surface import create_code_views, ensure_schema
+from motorec.sql.surface import create_code_views, ensure_schema, schema_sql
 
 DEFAULT_STORE = "motorec-store"
 STORE_ENV = "MOTOREC_STORE"
@@ -69,6 +74,8 @@ def vectors_from_arrow(column: pa.ChunkedArray | pa.Array, dim: int | None = Non
     if n == 0:
         return np.zeros((0, dim or 0), dtype=np.float32)
     flat = arr.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    if not flat.flags.writeable:  # a zero-copy view of Arrow memory; torch.from_numpy warns on those
+        flat = flat.copy()
     return flat.reshape(n, -1)
 
 
@@ -77,6 +84,36 @@ def vectors_to_arrow(vectors: np.ndarray) -> pa.Array:
     n, d = vectors.shape
     offsets = pa.array(np.arange(0, (n + 1) * d, d, dtype=np.int32))
     return pa.ListArray.from_arrays(offsets, pa.array(np.ascontiguousarray(vectors, np.float32).reshape(-1)))
+
+
+SCHEMA_KEY = "schema_sha256"
+_SCHEMA_SHA = hashlib.sha256(schema_sql().encode()).hexdigest()
+
+
+def _stored_schema(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The schema digest recorded in t_meta (None for a new or older store)."""
+    try:
+        row = con.execute("SELECT value FROM t_meta WHERE key = ?", [SCHEMA_KEY]).fetchone()
+    except duckdb.CatalogException:
+        return None
+    return row[0] if row else None
+
+
+def _remove_stale_temporaries(root: Path) -> None:
+    """Delete the temporary files and folders a killed run left beside its exports and artifacts.
+
+    `motorec.atomic` writes `.<name>.<random>.tmp` beside each target and renames it; a run killed in between
+    leaves the temporary behind. Only called with the store lock held, so no live writer owns one.
+    """
+    folders = [root, *(root / "codes").glob("*"), *(root / "tokenizers").glob("*")]
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for stale in folder.glob(".*.tmp"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
 
 class Store:
@@ -92,19 +129,28 @@ class Store:
             raise InputError(f"store path {root} exists and is not a directory")
         root.mkdir(parents=True, exist_ok=True)
         lock = StoreLock(root / "lock", wait_s).acquire()
+        con = None
         try:
+            _remove_stale_temporaries(root)
             con = duckdb.connect(str(root / DB_NAME))
             con.execute(f"SET memory_limit = '{memory_limit}'")  # validated by StoreConfig
-            con.execute("BEGIN")
-            ensure_schema(con)
+            # write nothing unless needed: a run that then fails on bad input leaves the file untouched
+            if _stored_schema(con) != _SCHEMA_SHA:
+                con.execute("BEGIN")
+                ensure_schema(con)
+                con.execute("INSERT OR REPLACE INTO t_meta VALUES (?, ?)", [SCHEMA_KEY, _SCHEMA_SHA])
+                con.execute("COMMIT")
             # a run that never finished (killed) is discarded: its data transaction never committed
-            con.execute("UPDATE t_runs SET status = 'aborted', finished_at = ? WHERE status = 'running'", [now()])
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
+            if con.execute("SELECT count(*) FROM t_runs WHERE status = 'running'").fetchone()[0]:
+                con.execute("UPDATE t_runs SET status = 'aborted', finished_at = ? WHERE status = 'running'",
+                            [now()])
+        except BaseException as exc:
+            if con is not None:  # close the database before another run may take the lock
+                with contextlib.suppress(duckdb.Error):
+                    con.close()
             lock.release()
-            raise StoreError(f"cannot open the store database {root / DB_NAME}: {exc}") from exc
-        except BaseException:
-            lock.release()
+            if isinstance(exc, duckdb.Error):
+                raise StoreError(f"cannot open the store database {root / DB_NAME}: {exc}") from exc
             raise
         return cls(root, con, lock)
 

@@ -1,0 +1,1 @@
+"""Alternative execution engines for `motorec tokenize` (the local engine lives in `motorec.pipeline.job`)."""
