@@ -111,25 +111,20 @@ def _fit_version(st: Store, modality: str, encoder_id: str, cfg: MotorecConfig, 
     return tok, version, load_stats(target)
 
 
-def encode_modality(st: Store, run_id: int, modality: str, encoder_id: str, cfg: MotorecConfig, retrain: bool,
-                    progress: bool) -> ModalityResult:
-    """Decide the version, encode the items that need codes, and prepare the rows to commit."""
+# the items of a run that still need codes in an existing version $v: none yet, or changed content
+NEEDS_CODES = (
+    "AND (NOT EXISTS (SELECT 1 FROM t_item_codes c WHERE c.item_id = r.item_id AND c.modality = $m AND "
+    "c.version = $v) OR EXISTS (SELECT 1 FROM t_item_content t WHERE t.item_id = r.item_id AND "
+    "t.modality = $m AND t.content_hash <> r.content_hash))")
+
+
+def local_rows(st: Store, modality: str, encoder_id: str, version: str, cond: str, params: dict,
+               cfg: MotorecConfig, tok, progress: bool) -> tuple[list[str], np.ndarray]:
+    """Encode the run's items selected by `cond` in this process, streaming vectors from the cache.
+
+    Returns item ids (sorted) and their codes (N, L) int32.
+    """
     con = st.con
-    current = st.current_version(modality)
-    if retrain or current is None:
-        tok, version, stats = _fit_version(st, modality, encoder_id, cfg, progress)
-        created = version != current
-    else:
-        version, created = current, False
-        tok = load_tokenizer(st.tokenizer_dir(modality, current), expected_version=current,
-                             device=cfg.tokenizer.device)
-        stats = load_stats(st.tokenizer_dir(modality, current))
-    # which items need codes: all (a new version) or those without codes in it or whose content changed
-    cond = "" if created else (
-        "AND (NOT EXISTS (SELECT 1 FROM t_item_codes c WHERE c.item_id = r.item_id AND c.modality = $m AND "
-        "c.version = $v) OR EXISTS (SELECT 1 FROM t_item_content t WHERE t.item_id = r.item_id AND "
-        "t.modality = $m AND t.content_hash <> r.content_hash))")
-    params = {"enc": encoder_id, "m": modality} | ({} if created else {"v": version})
     n_todo = con.execute(f"SELECT count(*) FROM run_items r WHERE r.modality = $m AND r.status = 'ok' {cond}",
                          {k: v for k, v in params.items() if k != "enc"}).fetchone()[0]
     reader = fetch_batches(con.execute(
@@ -143,7 +138,30 @@ def encode_modality(st: Store, run_id: int, modality: str, encoder_id: str, cfg:
             ids += batch.column(0).to_pylist()
             chunks.append(tok.encode(vectors_from_arrow(batch.column(1))).astype(np.int32))  # (B, L)
             bar.update(batch.num_rows)
-    codes = np.concatenate(chunks) if chunks else np.zeros((0, tok.levels), np.int32)  # (N, L)
+    return ids, (np.concatenate(chunks) if chunks else np.zeros((0, tok.levels), np.int32))  # (N, L)
+
+
+def encode_modality(st: Store, run_id: int, modality: str, encoder_id: str, cfg: MotorecConfig, retrain: bool,
+                    progress: bool, *, rows=local_rows) -> ModalityResult:
+    """Decide the version, encode the items that need codes, and prepare the rows to commit.
+
+    `rows` does the encoding (`local_rows` here; the Ray engine passes one that runs on an actor pool).
+    """
+    con = st.con
+    current = st.current_version(modality)
+    if retrain or current is None:
+        tok, version, stats = _fit_version(st, modality, encoder_id, cfg, progress)
+        created = version != current
+    else:
+        version, created = current, False
+        tok = load_tokenizer(st.tokenizer_dir(modality, current), expected_version=current,
+                             device=cfg.tokenizer.device)
+        stats = load_stats(st.tokenizer_dir(modality, current))
+    cond = "" if created else NEEDS_CODES
+    params = {"enc": encoder_id, "m": modality} | ({} if created else {"v": version})
+    ids, codes = rows(st, modality, encoder_id, version, cond, params, cfg, tok, progress)
+    if not ids:
+        codes = np.zeros((0, tok.levels), np.int32)
     existing = None
     if not created:
         old = fetch_arrow(con.execute(
