@@ -22,8 +22,14 @@ from pathlib import Path
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--hide-scrollbars",
 )
 
@@ -36,16 +42,23 @@ def find_chromium() -> str | None:
     return shutil.which("chromium")
 
 
-def screenshot(html_path: Path, png_path: Path, width: int = 1280, height: int = 3000,
-               timeout_s: float = 120.0) -> Path:
+def screenshot(
+    html_path: Path, png_path: Path, width: int = 1280, height: int = 3000, timeout_s: float = 120.0
+) -> Path:
     """Render `html_path` headless and write a `width` x `height` screenshot to `png_path`."""
     binary = find_chromium()
     if binary is None:
         raise RuntimeError("chromium not found (Debian: apt-get install chromium)")
     png_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="motorec-chromium-") as profile:
-        cmd = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={png_path.absolute()}",
-               f"--window-size={width},{height}", html_path.absolute().as_uri()]
+        cmd = [
+            binary,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--screenshot={png_path.absolute()}",
+            f"--window-size={width},{height}",
+            html_path.absolute().as_uri(),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     if not png_path.exists():
         raise RuntimeError(f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-2000:]}")
@@ -60,8 +73,13 @@ def png_stats(png_path: Path) -> dict:
     img = mpimg.imread(png_path)[..., :3]
     non_white = float((img.min(axis=2) < 0.97).mean())
     colours = len(np.unique((img * 255).astype(np.uint8).reshape(-1, 3)[::7], axis=0))
-    return {"height": img.shape[0], "width": img.shape[1], "non_white_share": round(non_white, 4),
-            "distinct_colours_sampled": colours, "bytes": png_path.stat().st_size}
+    return {
+        "height": img.shape[0],
+        "width": img.shape[1],
+        "non_white_share": round(non_white, 4),
+        "distinct_colours_sampled": colours,
+        "bytes": png_path.stat().st_size,
+    }
 
 
 def store_with_interactions(store: Path, interactions: Path, scratch: Path) -> Path:
@@ -75,8 +93,10 @@ def store_with_interactions(store: Path, interactions: Path, scratch: Path) -> P
     con = duckdb.connect(str(copy / "motorec.duckdb"))
     try:
         con.register("_inter", t)
-        con.execute("INSERT INTO t_interactions SELECT CAST(user_id AS VARCHAR), CAST(item_id AS VARCHAR), "
-                    "NULL, 1.0 FROM _inter")
+        con.execute(
+            "INSERT INTO t_interactions SELECT CAST(user_id AS VARCHAR), CAST(item_id AS VARCHAR), "
+            "NULL, 1.0 FROM _inter"
+        )
     finally:
         con.close()
     return copy
@@ -108,8 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         png = screenshot(html_path, args.out_dir / "report.png", args.width, args.height)
     stats = png_stats(png)
     print(f"screenshot: {png} in {time.perf_counter() - t0:.1f}s")
-    print("| " + " | ".join(stats) + " |\n|" + "---|" * len(stats) + "\n| "
-          + " | ".join(str(v) for v in stats.values()) + " |")
+    print(
+        "| "
+        + " | ".join(stats)
+        + " |\n|"
+        + "---|" * len(stats)
+        + "\n| "
+        + " | ".join(str(v) for v in stats.values())
+        + " |"
+    )
     return 0
 
 

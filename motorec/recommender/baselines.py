@@ -49,9 +49,7 @@ class ContentKNN:
         n_items = x.shape[0]
         if x.ndim != 2:
             raise InputError(f"vectors must be (N, D), got {tuple(x.shape)}")
-        self.mask = (
-            torch.ones(n_items, dtype=torch.bool) if mask is None else torch.as_tensor(mask, dtype=torch.bool)
-        )
+        self.mask = torch.ones(n_items, dtype=torch.bool) if mask is None else torch.as_tensor(mask, dtype=torch.bool)
         x = F.normalize(x, dim=1) * self.mask[:, None]  # (N, D)
         u = torch.as_tensor(np.asarray(train[0], dtype=np.int64))
         i = torch.as_tensor(np.asarray(train[1], dtype=np.int64))

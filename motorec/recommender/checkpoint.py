@@ -116,18 +116,12 @@ def save_checkpoint(
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     target = Path(directory)
     with atomic_dir(target) as tmp:
-        (tmp / "config.json").write_text(
-            json.dumps({"format": FORMAT, "config": to_dict(model.config)}, indent=2)
-        )
+        (tmp / "config.json").write_text(json.dumps({"format": FORMAT, "config": to_dict(model.config)}, indent=2))
         save_file(state, str(tmp / "weights.safetensors"), metadata={"format": FORMAT})
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        pq.write_table(pa.table({"user_id": users.ids, "row": pa.array(np.arange(len(users)))}), tmp / "users.parquet")
         pq.write_table(
-            pa.table({"user_id": users.ids, "row": pa.array(np.arange(len(users)))}), tmp / "users.parquet"
-        )
-        pq.write_table(
-            pa.table(
-                {"item_id": items.ids, "row": pa.array(np.arange(len(items))), "has_id": pa.array(has_id)}
-            ),
+            pa.table({"item_id": items.ids, "row": pa.array(np.arange(len(items))), "has_id": pa.array(has_id)}),
             tmp / "items.parquet",
         )
         pq.write_table(pa.table({"user_row": u, "item_row": i}), tmp / "train.parquet")
@@ -174,9 +168,7 @@ def load_checkpoint(
         if cfg_json.get("format") != FORMAT or meta.get("format") != FORMAT:
             raise ArtifactError(f"checkpoint {src}: unknown format, expected {FORMAT}")
         _check_versions(meta["tokenizer_versions"], current_versions, allow_version_mismatch, src)
-        config = from_dict(
-            RecommenderConfig, {**cfg_json["config"], "device": device}, where=f"{src}/config.json"
-        )
+        config = from_dict(RecommenderConfig, {**cfg_json["config"], "device": device}, where=f"{src}/config.json")
         specs = {m: ModalitySpec(**s) for m, s in meta["specs"].items()}
         model = MultiSourceGNN(meta["n_users"], meta["n_items"], specs, config)
         model.load_state_dict(load_file(str(src / "weights.safetensors")), strict=True)

@@ -30,6 +30,9 @@ class RecommenderConfig:
         cl_samples: rows per view drawn from the batch for InfoNCE (bounds its (S, S) logits).
         lambda_rq: weight of the tokenizer loss under joint fine-tuning.
         lambda_reg: L2 weight on the layer-0 rows a batch touches.
+        content_weight_decay: L2 weight decay on the content encoders (code tables, projections, biases,
+            fusion): every warm item's content is unique enough to be memorised like an ID, which
+            helps no cold item.
         id_dropout: share of items whose ID part is zeroed at each step, so the model learns to rank
             from content alone (strict-cold items have no ID).
         lr, batch_size, epochs, patience, eval_every: optimisation; patience counts evaluations.
@@ -38,10 +41,16 @@ class RecommenderConfig:
             feature vectors) or "none" (ID only = LightGCN).
         use_zq_projection: add a linear projection of z_q to the summed code embeddings.
         fusion: "hybrid", "concat" (alpha = 1) or "attention" (alpha = 0).
+        id_join: how the gated ID part joins the content part: "sum" (e = h + g x, one shared space) or
+            "concat" (e = [h; g x], content and ID parts score separately and add up).
         contrastive: use the InfoNCE loss.
         joint: fine-tune the tokenizer with the recommender (codes are recomputed every step).
         ara: adaptive rarity weights on the tokenizer loss (joint only).
         sparsity: the sparse usage prior in the tokenizer loss (joint only).
+        no_id_bias: learn one score offset for items scored without an ID part (strict-cold items, and
+            ID-dropped items in training), calibrating cold against warm items when both are ranked.
+        calibrate_no_id: after training, shift the no-ID offset by the multiple of the score spread that
+            maximises validation Recall@20 (needs validation interactions on items without ID).
         content_bias: an item bias computed from content (code biases plus a linear term on z_q).
         tokenizer_lr: learning rate of the tokenizer under joint fine-tuning.
     """
@@ -55,31 +64,34 @@ class RecommenderConfig:
     cl_samples: int = 512
     lambda_rq: float = 0.1
     lambda_reg: float = 1e-4
-    id_dropout: float = 0.2
-    lr: float = 2e-3
+    content_weight_decay: float = 1e-3
+    id_dropout: float = 0.3
+    lr: float = 5e-3
     batch_size: int = 2048
-    epochs: int = 100
+    epochs: int = 150
     patience: int = 5
-    eval_every: int = 2
+    eval_every: int = 3
     seed: int = 0
     device: str = "cpu"
     content: Literal["codes", "continuous", "none"] = "codes"
     use_zq_projection: bool = True
     fusion: Literal["hybrid", "concat", "attention"] = "hybrid"
+    id_join: Literal["sum", "concat"] = "sum"
     contrastive: bool = True
     joint: bool = False
     ara: bool = True
     sparsity: bool = True
     content_bias: bool = True
+    no_id_bias: bool = True
+    calibrate_no_id: bool = True
     tokenizer_lr: float = 1e-4
 
     def __post_init__(self) -> None:
         require(self.embedding_dim >= 1, "embedding_dim must be >= 1")
         require(self.graph_layers >= 0, "graph_layers must be >= 0")
         require(0.0 <= self.alpha <= 1.0, "alpha must be in [0, 1]")
-        require(
-            self.lambda_cl >= 0 and self.lambda_rq >= 0 and self.lambda_reg >= 0, "loss weights must be >= 0"
-        )
+        require(self.lambda_cl >= 0 and self.lambda_rq >= 0 and self.lambda_reg >= 0, "loss weights must be >= 0")
+        require(self.content_weight_decay >= 0, "content_weight_decay must be >= 0")
         require(self.cl_temperature > 0, "cl_temperature must be > 0")
         require(self.cl_samples >= 2, "cl_samples must be >= 2")
         require(0.0 <= self.id_dropout < 1.0, "id_dropout must be in [0, 1)")

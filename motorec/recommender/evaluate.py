@@ -92,9 +92,7 @@ def evaluate(
     return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
 
 
-def lookup(
-    results: pa.Table, setting: str, metric: str = "recall", k: int = 20, model: str | None = None
-) -> float:
+def lookup(results: pa.Table, setting: str, metric: str = "recall", k: int = 20, model: str | None = None) -> float:
     """One value of a result table (the first row matching)."""
     for row in results.to_pylist():
         if (row["setting"], row["metric"], row["k"]) == (setting, metric, k) and model in (

@@ -116,9 +116,7 @@ def index_split(split: ColdSplit, item_ids: pa.Array | pa.ChunkedArray | None = 
         )
     else:
         items = IdIndex(item_ids, "item")
-    arrays = {
-        n: (users.lookup(t.column("user_id")), items.lookup(t.column("item_id"))) for n, t in tables.items()
-    }
+    arrays = {n: (users.lookup(t.column("user_id")), items.lookup(t.column("item_id"))) for n, t in tables.items()}
     train = arrays.pop("train")
     return IndexedSplit(
         users=users,

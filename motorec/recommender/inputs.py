@@ -96,9 +96,7 @@ class ModalityInputs:
     def rows(self, index: torch.Tensor) -> ModalityInputs:
         """Return the same content for a subset or reordering of items; index (N',) int64."""
         pick = lambda t: None if t is None else t[index]  # noqa: E731
-        return ModalityInputs(
-            self.mask[index], pick(self.codes), pick(self.z_q), pick(self.feats), self.codebook_size
-        )
+        return ModalityInputs(self.mask[index], pick(self.codes), pick(self.z_q), pick(self.feats), self.codebook_size)
 
     def to(self, device: str | torch.device) -> ModalityInputs:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
@@ -117,9 +115,7 @@ def check_content(
     """
     for name, mod in content.items():
         if mod.mask.shape != (n_items,) or mod.mask.dtype != torch.bool:
-            raise InputError(
-                f"modality {name!r}: mask must be bool of shape ({n_items},), got {tuple(mod.mask.shape)}"
-            )
+            raise InputError(f"modality {name!r}: mask must be bool of shape ({n_items},), got {tuple(mod.mask.shape)}")
         for field in ("codes", "z_q", "feats"):
             t = getattr(mod, field)
             if t is not None and (t.ndim != 2 or t.shape[0] != n_items):
@@ -132,9 +128,7 @@ def check_content(
             if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= spec.codebook_size):
                 raise InputError(f"modality {name!r}: codes must lie in [0, {spec.codebook_size})")
             if mod.codes.shape[1] != spec.levels:
-                raise InputError(
-                    f"modality {name!r}: expected {spec.levels} code levels, got {mod.codes.shape[1]}"
-                )
+                raise InputError(f"modality {name!r}: expected {spec.levels} code levels, got {mod.codes.shape[1]}")
         for field, dim in (("z_q", spec.zq_dim), ("feats", spec.feat_dim)):
             t = getattr(mod, field)
             if dim and (t is None or t.shape[1] != dim):

@@ -35,18 +35,12 @@ class JointTokenizers:
         masks: {modality: (N,) bool} or None for "every item has it".
     """
 
-    def __init__(
-        self, tokenizers: dict, vectors: dict[str, np.ndarray], masks: dict[str, np.ndarray] | None = None
-    ):
+    def __init__(self, tokenizers: dict, vectors: dict[str, np.ndarray], masks: dict[str, np.ndarray] | None = None):
         for name, tok in tokenizers.items():
             if not isinstance(tok, RQVAETokenizer):
-                raise InputError(
-                    f"joint fine-tuning needs an RQ-VAE tokenizer for {name!r}, got {tok.kind!r}"
-                )
+                raise InputError(f"joint fine-tuning needs an RQ-VAE tokenizer for {name!r}, got {tok.kind!r}")
         if set(tokenizers) != set(vectors):
-            raise InputError(
-                f"tokenizers {sorted(tokenizers)} and vectors {sorted(vectors)} name different modalities"
-            )
+            raise InputError(f"tokenizers {sorted(tokenizers)} and vectors {sorted(vectors)} name different modalities")
         self.tokenizers = {m: copy.deepcopy(t) for m, t in tokenizers.items()}
         n = {len(v) for v in vectors.values()}
         if len(n) != 1:
@@ -54,8 +48,7 @@ class JointTokenizers:
         self.n_items = n.pop()
         masks = masks or {}
         self.masks = {
-            m: np.ones(self.n_items, bool) if masks.get(m) is None else np.asarray(masks[m], bool)
-            for m in tokenizers
+            m: np.ones(self.n_items, bool) if masks.get(m) is None else np.asarray(masks[m], bool) for m in tokenizers
         }
         self.vectors = {m: np.asarray(v, dtype=np.float32) for m, v in vectors.items()}
         self._x: dict[str, torch.Tensor] = {}
@@ -72,11 +65,7 @@ class JointTokenizers:
             tok.to(device)
             rows = self.masks[name]
             self._x[name] = torch.from_numpy(tok.standardize(self.vectors[name][rows])).to(device)  # (N_m, D)
-            mode = (
-                "none"
-                if not config.ara
-                else ("amplify" if tok.config.rarity == "none" else tok.config.rarity)
-            )
+            mode = "none" if not config.ara else ("amplify" if tok.config.rarity == "none" else tok.config.rarity)
             w = rarity_weights(np.asarray(degrees)[rows], int(rows.sum()), mode=mode, tau=tok.config.tau)
             self._w[name] = torch.from_numpy(w).to(device)  # (N_m,)
 

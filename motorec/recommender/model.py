@@ -11,7 +11,8 @@ their content part is the layer-0 vector c_i^m for every item, warm or cold: an 
 mean is c_i / (layers + 1), so scoring warm items by a layer mean and cold ones by a scaled copy would
 put them on different scales (METHOD.md §4 warning). Content channels are fused by
 alpha * W[c^1; ..; c^M] + (1 - alpha) * sum_m a_m c^m, the ID part joins through a gated residual
-e = h + sigmoid(W_g [h; x_id]) * x_id, and score(u, i) = e_u . e_i + b_i with b_i a content bias.
+e = h + sigmoid(W_g [h; x_id]) * x_id, and score(u, i) = e_u . e_i + b_i with b_i a content bias plus,
+for an item scored without ID part (strict cold, or ID-dropped in training), a learned no-ID offset.
 
 Glossary: U users, N items, M modalities, d embedding width, L levels, K codebook size, E z_q width,
 D feature width, C = M + 1 channels.
@@ -73,19 +74,24 @@ class HybridFusion(nn.Module):
 
 
 class GatedResidual(nn.Module):
-    """e = h + sigmoid(W [h; x]) * x: the ID part x joins the content part h through a learned gate.
+    """The ID part x joins the content part h through a learned gate g = sigmoid(W [h; x] + b).
 
-    Shapes: h (B, d), x (B, d) -> (B, d).
+    mode "sum": e = h + g * x (one shared space); mode "concat": e = [h; g * x], so that
+    e_u . e_i = h_u . h_i + (g_u x_u) . (g_i x_i): content and ID interact only with their own kind.
+
+    Shapes: h (B, d), x (B, d) -> (B, d) for "sum", (B, 2 d) for "concat".
     """
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, mode: str = "sum"):
         super().__init__()
+        self.mode = mode
         self.gate = nn.Linear(2 * dim, dim)
         nn.init.zeros_(self.gate.weight)
         nn.init.zeros_(self.gate.bias)
 
     def forward(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return h + torch.sigmoid(self.gate(torch.cat([h, x], dim=1))) * x
+        gated = torch.sigmoid(self.gate(torch.cat([h, x], dim=1))) * x
+        return h + gated if self.mode == "sum" else torch.cat([h, gated], dim=1)
 
 
 class ContentEncoder(nn.Module):
@@ -174,16 +180,17 @@ class MultiSourceGNN(nn.Module):
                 }
             )
             self.fusion = HybridFusion(m, d, config.fusion_alpha)
-            self.user_gate = GatedResidual(d)
-            self.item_gate = GatedResidual(d)
+            self.user_gate = GatedResidual(d, config.id_join)
+            self.item_gate = GatedResidual(d, config.id_join)
+            # added to the score of an item without an ID part (strict cold, or ID-dropped in training):
+            # stands in for the ID part's average contribution, so cold and warm items share one scale
+            self.no_id_bias = nn.Parameter(torch.zeros(()), requires_grad=config.no_id_bias)
 
     @property
     def has_content(self) -> bool:
         return bool(self.modalities)
 
-    def item_content(
-        self, content: dict[str, ModalityInputs]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def item_content(self, content: dict[str, ModalityInputs]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-modality content vectors, their mask and the summed bias for any set of N' items.
 
         Shapes: -> (N', M, d), (N', M) bool, (N',).
@@ -212,7 +219,8 @@ class MultiSourceGNN(nn.Module):
             return id_part, id_part.new_zeros(id_part.shape[0]), torch.zeros_like(id_part)
         vecs, mask, bias = self.item_content(content)  # (N', M, d), (N', M), (N',)
         h = self.fusion(vecs, mask)  # (N', d)
-        return self.item_gate(h, id_part), bias, h
+        no_id = (id_part.abs().sum(1) == 0).to(bias.dtype)  # (N',)
+        return self.item_gate(h, id_part), bias + self.no_id_bias * no_id, h
 
     def forward(
         self,
@@ -247,14 +255,14 @@ class MultiSourceGNN(nn.Module):
         if not self.has_content:
             zeros_u, zeros_i = torch.zeros_like(user_id), torch.zeros_like(item_id)
             items = item_id if id_keep is None else item_id * id_keep[:, None]
-            return Encoded(
-                user_id, items, item_id.new_zeros(self.n_items), zeros_u, user_id, zeros_i, item_id
-            )
+            return Encoded(user_id, items, item_id.new_zeros(self.n_items), zeros_u, user_id, zeros_i, item_id)
         m = len(self.modalities)
         user_views = mean[:u_n, d:].reshape(u_n, m, d)  # (U, M, d)
         h_u = self.fusion(user_views, torch.ones(u_n, m, dtype=torch.bool, device=x0.device))  # (U, d)
         h_i = self.fusion(vecs, mask)  # (N, d) layer-0 content for warm and cold items alike
-        id_part = item_id if id_keep is None else item_id * id_keep[:, None]
+        present = has_id[:, 0] if id_keep is None else has_id[:, 0] * id_keep  # (N,) 1 where the ID part is used
+        id_part = item_id * present[:, None]
         users = self.user_gate(h_u, user_id)
         items = self.item_gate(h_i, id_part)
+        bias = bias + self.no_id_bias * (1 - present)
         return Encoded(users, items, bias, h_u, user_id, h_i, item_id)

@@ -63,9 +63,7 @@ def _deduplicate(table: pa.Table, u: np.ndarray, i: np.ndarray) -> np.ndarray:
     n_items = int(i.max()) + 1 if len(i) else 1
     key = u * n_items + i
     if "timestamp" in table.column_names:
-        ts = pc.fill_null(
-            table.column("timestamp").cast(pa.timestamp("us")), pa.scalar(0, pa.timestamp("us"))
-        )
+        ts = pc.fill_null(table.column("timestamp").cast(pa.timestamp("us")), pa.scalar(0, pa.timestamp("us")))
         order = np.lexsort((np.arange(len(key)), ts.cast(pa.int64()).to_numpy(), key))
     else:
         order = np.lexsort((np.arange(len(key)), key))

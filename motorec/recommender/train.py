@@ -8,7 +8,8 @@ L = L_BPR + lambda_cl * L_InfoNCE + lambda_rq * L_tok + lambda_reg * ||Theta_0||
 - L_tok is the tokenizer loss under joint fine-tuning (see `joint.py`), 0 otherwise;
 - the L2 term covers the layer-0 rows the batch touches, averaged over the batch (as LightGCN).
 ID dropout zeroes the ID part of a random share of items at every step, so items without an ID (strict
-cold) are scored by a model that has learned to rank from content alone. Early stopping follows
+cold) are scored by a model that has learned to rank from content alone; after training, the offset
+of items without ID is calibrated on validation (`calibrate_no_id_bias`). Early stopping follows
 validation Recall@20; the best state is restored. Runs are deterministic under `config.seed` on CPU.
 
 Glossary: U users, N items, P training interactions, B batch, S InfoNCE rows, d embedding width.
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from motorec.errors import InputError
+from motorec.recommender.calibrate import calibrate_no_id_bias
 from motorec.recommender.config import RecommenderConfig
 from motorec.recommender.graph import item_degrees, normalized_adjacency
 from motorec.recommender.inputs import ModalityInputs, check_content
@@ -49,6 +51,7 @@ class FitResult:
         best_valid: its validation Recall@20 (NaN without validation).
         seconds_per_epoch: mean training seconds per epoch, validation excluded.
         joint: the fine-tuned tokenizers under joint training, else None.
+        no_id_shift: the validation calibration added to the model's no-ID offset.
     """
 
     model: MultiSourceGNN
@@ -60,6 +63,7 @@ class FitResult:
     best_valid: float = float("nan")
     seconds_per_epoch: float = float("nan")
     joint: JointTokenizers | None = None
+    no_id_shift: float = 0.0
 
     def scorer(self) -> Scorer:
         return Scorer.from_model(self.model, self.adj, self.content, self.item_has_id)
@@ -173,7 +177,12 @@ def fit(
     content = {m: c.to(device) for m, c in content.items()} if cfg.content != "none" else {}
     specs = {m: c.spec() for m, c in content.items()}
     model = MultiSourceGNN(n_users, n_items, specs, cfg).to(device)
-    params = [{"params": model.parameters(), "lr": cfg.lr}]
+    encoders = [p for n, p in model.named_parameters() if n.split(".")[0] in ("encoders", "fusion")]
+    others = [p for n, p in model.named_parameters() if n.split(".")[0] not in ("encoders", "fusion")]
+    params = [
+        {"params": others, "lr": cfg.lr},
+        {"params": encoders, "lr": cfg.lr, "weight_decay": cfg.content_weight_decay},
+    ]
     if cfg.joint:
         params.append({"params": joint.parameters(), "lr": cfg.tokenizer_lr})
     opt = torch.optim.Adam(params)
@@ -209,11 +218,7 @@ def fit(
             if model.has_content:
                 reg = reg + model.user_content.weight[u].square().sum()
             reg = reg / (2 * len(rows))
-            cl = (
-                _contrastive(enc, u, i, cfg, gen)
-                if (cfg.contrastive and model.has_content)
-                else bpr.new_zeros(())
-            )
+            cl = _contrastive(enc, u, i, cfg, gen) if (cfg.contrastive and model.has_content) else bpr.new_zeros(())
             loss = bpr + cfg.lambda_cl * cl + cfg.lambda_rq * rq + cfg.lambda_reg * reg
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -226,8 +231,7 @@ def fit(
         train_seconds.append(time.perf_counter() - t0)
         record = {"epoch": epoch, **{k: v / n_batches for k, v in sums.items()}, "seconds": train_seconds[-1]}
         if cfg.joint:
-            content = joint.content()
-            result.content = content
+            content = joint.content()  # eval-mode codes: what validation and scoring use
         if valid is not None and epoch % cfg.eval_every == 0:
             score = _validate(model, adj, content, has_id, valid, n_users, n_items, exclude, valid_candidates)
             record["valid_recall@20"] = score
@@ -253,6 +257,8 @@ def fit(
     else:
         result.best_epoch = len(result.history)
         result.content = content
+    if cfg.calibrate_no_id and valid is not None and model.has_content:
+        result.no_id_shift = calibrate_no_id_bias(model, adj, result.content, has_id, valid, exclude, valid_candidates)
     model.eval()
     result.seconds_per_epoch = float(np.mean(train_seconds))
     return result

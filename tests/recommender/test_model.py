@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+import torch
+
+from motorec.recommender import ModalityInputs, MultiSourceGNN, RecommenderConfig, normalized_adjacency
+from motorec.recommender.model import HybridFusion
+
+U, N = 6, 8
+# item 7 is strict cold: no edges; items 0..6 have edges
+USERS = np.array([0, 0, 1, 2, 3, 4, 5, 5, 1, 2])
+ITEMS = np.array([0, 1, 2, 3, 4, 5, 6, 0, 1, 2])
+
+
+def content(seed=0, image_mask=None):
+    rng = np.random.default_rng(seed)
+    text = ModalityInputs.from_numpy(
+        codes=rng.integers(0, 5, (N, 3)), z_q=rng.normal(size=(N, 4)), feats=rng.normal(size=(N, 10)), codebook_size=5
+    )
+    image = ModalityInputs.from_numpy(
+        mask=image_mask,
+        codes=rng.integers(0, 7, (N, 2)),
+        z_q=rng.normal(size=(N, 3)),
+        feats=rng.normal(size=(N, 6)),
+        codebook_size=7,
+    )
+    return {"text": text, "image": image}
+
+
+def build(**overrides):
+    torch.manual_seed(0)
+    cfg = RecommenderConfig(embedding_dim=8, graph_layers=2, **overrides)
+    c = content()
+    model = MultiSourceGNN(U, N, {m: x.spec() for m, x in c.items()}, cfg)
+    adj = normalized_adjacency(USERS, ITEMS, U, N)
+    has_id = torch.zeros(N, dtype=torch.bool)
+    has_id[ITEMS] = True
+    return model, adj, c, has_id
+
+
+@pytest.mark.parametrize("kind", ["codes", "continuous", "none"])
+@pytest.mark.parametrize("fusion", ["hybrid", "concat", "attention"])
+def test_shapes(kind, fusion):
+    model, adj, c, has_id = build(content=kind, fusion=fusion)
+    enc = model(adj, c, has_id)
+    assert enc.users.shape == (U, 8) and enc.items.shape == (N, 8) and enc.bias.shape == (N,)
+    assert enc.user_content.shape == enc.user_id.shape == (U, 8)
+    assert enc.item_content.shape == enc.item_id.shape == (N, 8)
+    assert torch.isfinite(enc.users).all() and torch.isfinite(enc.items).all()
+
+
+def test_strict_cold_item_is_scored_from_its_codes_alone():
+    model, adj, c, has_id = build()
+    enc = model(adj, c, has_id)
+    assert torch.isfinite(enc.users @ enc.items[7] + enc.bias[7]).all()
+    assert torch.count_nonzero(enc.item_id[7]) == 0
+    before = enc.items[7].detach().clone(), enc.bias[7].item()
+    # its own (untrained) ID row and every other item's ID row change: its vector must not move
+    with torch.no_grad():
+        model.item_id.weight.add_(torch.randn_like(model.item_id.weight))
+    enc2 = model(adj, c, has_id)
+    torch.testing.assert_close(enc2.items[7], before[0])
+    assert enc2.bias[7].item() == pytest.approx(before[1])
+    # new codes for item 7 change its vector
+    c["text"].codes[7] = (c["text"].codes[7] + 1) % 5
+    enc3 = model(adj, c, has_id)
+    assert not torch.allclose(enc3.items[7], before[0])
+
+
+def test_content_bias_moves_with_codes():
+    model, adj, c, has_id = build()
+    with torch.no_grad():
+        model.encoders["text"].code_bias.weight.normal_()
+    b1 = model(adj, c, has_id).bias[7].item()
+    c["text"].codes[7, 0] = (c["text"].codes[7, 0] + 2) % 5
+    assert model(adj, c, has_id).bias[7].item() != pytest.approx(b1)
+
+
+def test_warm_and_cold_items_with_the_same_content_get_the_same_content_vector():
+    model, adj, c, has_id = build()
+    for m in c.values():  # item 7 (cold) copies item 0 (warm)
+        m.codes[7], m.z_q[7], m.feats[7] = m.codes[0], m.z_q[0], m.feats[0]
+    enc = model(adj, c, has_id, id_keep=torch.zeros(N))  # ID part dropped everywhere
+    torch.testing.assert_close(enc.items[7], enc.items[0])
+    torch.testing.assert_close(enc.item_content[7], enc.item_content[0])
+
+
+def test_id_only_switch_is_lightgcn():
+    model, adj, c, has_id = build(content="none")
+    enc = model(adj, {}, has_id)
+    dense = adj.to_dense()
+    x0 = torch.cat([model.user_id.weight, model.item_id.weight * has_id[:, None]])
+    ref = (x0 + dense @ x0 + dense @ dense @ x0) / 3
+    torch.testing.assert_close(enc.users, ref[:U])
+    torch.testing.assert_close(enc.items, ref[U:])
+    assert torch.all(enc.bias == 0)
+    assert torch.all(enc.items[7] == 0)
+
+
+def test_missing_modality_is_masked_not_filled():
+    mask = np.ones(N, dtype=bool)
+    mask[3] = False
+    model, adj, _, has_id = build()
+    c = content(image_mask=mask)
+    enc = model(adj, c, has_id)
+    c["image"].codes[3] = 6  # garbage on a masked row changes nothing
+    c["image"].z_q[3] = 100.0
+    enc2 = model(adj, c, has_id)
+    torch.testing.assert_close(enc.items[3], enc2.items[3])
+
+
+def test_fusion_attention_ignores_masked_sources():
+    torch.manual_seed(0)
+    fusion = HybridFusion(2, 4, alpha=0.0)
+    x = torch.randn(3, 2, 4)
+    mask = torch.tensor([[True, False], [True, True], [False, False]])
+    out = fusion(x, mask)
+    torch.testing.assert_close(out[0], x[0, 0])  # only one source: attention weight 1
+    assert torch.all(out[2] == 0)  # no source: zero
+    concat = HybridFusion(1, 4, alpha=1.0)
+    torch.testing.assert_close(concat(x[:, :1], mask[:, :1]), x[:, 0] * mask[:, :1])  # identity at init
+
+
+def test_encode_items_scores_items_added_after_training():
+    model, adj, c, has_id = build()
+    enc = model(adj, c, has_id)
+    new = {m: x.rows(torch.tensor([7, 0])) for m, x in c.items()}
+    items, bias, _ = model.encode_items(new, torch.zeros(2, 8))
+    torch.testing.assert_close(items[0], enc.items[7])
+    torch.testing.assert_close(bias, enc.bias[[7, 0]])
