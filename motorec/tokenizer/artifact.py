@@ -17,7 +17,7 @@ from motorec.atomic import atomic_dir
 from motorec.configbase import from_dict, to_dict
 from motorec.errors import ArtifactError, ConfigError
 from motorec.tokenizer.base import Tokenizer
-from motorec.tokenizer.config import RQVAEConfig
+from motorec.tokenizer.config import LEGACY_DEFAULTS, RQVAEConfig
 from motorec.tokenizer.fit import FitStats
 from motorec.tokenizer.neural import RQVAETokenizer
 from motorec.tokenizer.rqkmeans import RQKMeansTokenizer
@@ -90,7 +90,7 @@ def load_tokenizer(directory: str | Path, expected_version: str | None = None, d
         if meta.get("format") != FORMAT:
             raise ArtifactError(f"{directory}/config.json: unknown format {meta.get('format')!r}, expected {FORMAT}")
         cls = KINDS[meta["kind"]]
-        config = from_dict(RQVAEConfig, meta["config"], where=f"{directory}/config.json")
+        config = from_dict(RQVAEConfig, {**LEGACY_DEFAULTS, **meta["config"]}, where=f"{directory}/config.json")
         tensors = st_load(weights_bytes)
         tok = cls.from_state(config, int(meta["input_dim"]), tensors)
     except ArtifactError:

@@ -6,6 +6,7 @@ Glossary: N items, D input dim, E latent dim, L levels, K codebook size.
 from __future__ import annotations
 
 import abc
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from motorec.errors import InputError
 from motorec.tokenizer.config import RQVAEConfig
 
-ENCODE_CHUNK = 8192
+ENCODE_CHUNK = 1024  # rows per encode/decode pass (chunk sizes 512-8192 measured: 512-1024 fastest)
 
 
 def check_vectors(x: np.ndarray, *, dim: int | None = None, what: str = "vectors") -> np.ndarray:
@@ -34,6 +35,10 @@ def check_vectors(x: np.ndarray, *, dim: int | None = None, what: str = "vectors
     if dim is not None and d != dim:
         raise InputError(f"{what} have dimension {d}, but the tokenizer was fitted on dimension {dim}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
+    # fast path: a row sum is finite when every entry is (one pass, no (N, D) mask); the exact check only
+    # runs when some sum is not, which may also be a finite row overflowing float32
+    if np.isfinite(arr.sum(axis=1, dtype=np.float64)).all():
+        return arr
     bad = ~np.isfinite(arr).all(axis=1)
     if bad.any():
         rows = np.flatnonzero(bad)
@@ -103,11 +108,31 @@ class Tokenizer(abc.ABC):
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Codes of items; x (N, D) float -> (N, L) int64, always L columns."""
         x = check_vectors(x, dim=self.input_dim)
-        out = np.empty((x.shape[0], self.levels), dtype=np.int64)
-        with torch.inference_mode():
-            for start in range(0, x.shape[0], ENCODE_CHUNK):
-                chunk = torch.from_numpy(self.standardize(x[start : start + ENCODE_CHUNK])).to(self.device)
+        n = x.shape[0]
+        out = np.empty((n, self.levels), dtype=np.int64)
+        mean = torch.from_numpy(self.mean).to(self.device)
+        std = torch.from_numpy(self.std).to(self.device)
+
+        def work(start: int) -> None:
+            with torch.inference_mode():  # thread-local, so entered by every worker
+                chunk = torch.from_numpy(x[start : start + ENCODE_CHUNK]).to(self.device)
+                chunk = (chunk - mean).div_(std)  # == standardize(), one copy instead of two
                 out[start : start + len(chunk)] = self._encode_std(chunk).cpu().numpy()
+
+        starts = range(0, n, ENCODE_CHUNK)
+        threads = torch.get_num_threads()
+        if self.device.type != "cpu" or threads == 1 or len(starts) == 1:
+            for start in starts:
+                work(start)
+            return out
+        # On CPU, chunks in parallel with single-threaded ops: the chunk's ops are too small for torch's
+        # intra-op threads to pay off, and a shared machine stalls their per-op barriers
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(work, starts))
+        finally:
+            torch.set_num_threads(threads)
         return out
 
     def decode(self, codes: np.ndarray) -> np.ndarray:

@@ -23,30 +23,38 @@ class RQVAEConfig:
     latent_dim: int = 64
     hidden_dims: tuple[int, ...] = (256,)
     dropout: float = 0.0
+    skip: bool = True  # linear skip path in encoder and decoder: f(x) = W x + MLP(x)
+    init: Literal["random", "pca"] = "pca"  # "pca": skip paths start as PCA (needs skip), MLPs at zero
     # losses
     beta: float = 0.25
     sparsity: bool = True
     gamma: float = 0.05
     rho: float | None = None  # None means 1/K
+    collision_weight: float = 2.0  # soft tuple-collision penalty (losses.tuple_collision_loss)
     temperature: float = 0.05  # soft-assignment temperature, relative to the batch mean distance
     rarity: Literal["amplify", "literal", "none"] = "amplify"
     tau: int = 10
     # codebook maintenance
-    codebook_update: Literal["ema", "loss"] = "ema"
+    codebook_update: Literal["ema", "loss"] = "loss"
     ema_decay: float = 0.95
     dead_code_window: int = 50  # optimisation steps without use before a code is re-seeded
     kmeans_init: bool = True
     kmeans_sample: int = 32768
-    kmeans_iters: int = 25
+    kmeans_iters: int = 10  # Lloyd iterations (per dimension stage when progressive, as faiss's RQ)
+    kmeans_progressive: bool = True  # progressive-dimension k-means (faiss's RQ training); see kmeans.py
     # optimisation
     standardize: bool = True
-    epochs: int = 200
+    epochs: int = 1000
     max_steps: int = 3000
     batch_size: int = 512
-    lr: float = 2e-3
+    lr: float = 5e-4
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     weight_decay: float = 0.0
     val_fraction: float = 0.1
-    patience: int = 10
+    patience: int = 10  # evaluations in a row worse than the tolerance allows before stopping
+    eval_every: int = 25  # optimisation steps between held-out evaluations
+    val_tolerance: float = 0.01  # keep the latest state with held-out MSE <= best * (1 + tolerance)
+    refit_below: int = 20_000  # with fewer items, refit on all of them for the chosen number of steps
     seed: int = 0
     device: str = "cpu"
 
@@ -58,6 +66,7 @@ class RQVAEConfig:
         require(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
         require(self.beta >= 0, "beta must be >= 0")
         require(self.gamma >= 0, "gamma must be >= 0")
+        require(self.collision_weight >= 0, "collision_weight must be >= 0")
         require(self.rho is None or 0.0 < self.rho < 1.0, "rho must be in (0, 1)")
         require(self.temperature > 0, "temperature must be > 0")
         require(self.tau >= 1, "tau must be >= 1")
@@ -69,8 +78,27 @@ class RQVAEConfig:
         require(self.lr > 0, "lr must be > 0")
         require(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
         require(self.patience >= 1, "patience must be >= 1")
+        require(self.eval_every >= 1, "eval_every must be >= 1")
+        require(self.val_tolerance >= 0, "val_tolerance must be >= 0")
+        require(self.refit_below >= 0, "refit_below must be >= 0")
+        require(self.init != "pca" or self.skip, "init='pca' needs skip=True (PCA lives in the skip paths)")
 
     @property
     def prior(self) -> float:
         """The sparse Bernoulli prior rho (1/K unless set)."""
         return self.rho if self.rho is not None else 1.0 / self.codebook_size
+
+
+# Fields added after the first artifacts were written, with the value that matches how those artifacts
+# were built. An artifact's config.json lacking one of them is read with this value, not the current
+# default (the skip path, for one, changes which weights the artifact must hold). eval_every has no
+# old equivalent (evaluation was per epoch) and only matters for training.
+LEGACY_DEFAULTS: dict[str, object] = {
+    "skip": False,
+    "init": "random",
+    "collision_weight": 0.0,
+    "kmeans_progressive": False,
+    "lr_schedule": "constant",
+    "val_tolerance": 0.0,
+    "refit_below": 0,
+}

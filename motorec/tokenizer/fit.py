@@ -1,8 +1,11 @@
 """Fitting a tokenizer: `fit(vectors, degrees, config) -> (tokenizer, stats)`.
 
-Mini-batch training of the RQ-VAE with k-means codebook initialisation, dead-code reset, EMA or
-codebook-loss updates, the sparsity prior, rarity weights, and early stopping on held-out
-reconstruction loss. Deterministic for the same input and seed on CPU.
+Mini-batch training of the RQ-VAE with PCA initialisation of the encoder/decoder skip paths, k-means
+codebook initialisation, dead-code reset, EMA or codebook-loss updates, the sparsity prior, the
+tuple-collision term, rarity weights, and early stopping on held-out reconstruction loss: every
+`eval_every` steps the held-out MSE is measured and the latest state within `val_tolerance` of the best
+is kept. On small catalogs (N < `refit_below`) the chosen number of steps is then trained again on every
+item, since a 10% hold-out is a real loss there. Deterministic for the same input and seed on CPU.
 
 Glossary: N items, D input dim, E latent dim, L levels, K codebook size.
 """
@@ -10,6 +13,7 @@ Glossary: N items, D input dim, E latent dim, L levels, K codebook size.
 from __future__ import annotations
 
 import copy
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -41,6 +45,7 @@ class FitStats:
     epochs: int = 0
     steps: int = 0
     best_epoch: int = 0
+    best_step: int = 0
     best_val_mse: float | None = None
     dead_code_resets: int = 0
     history: list[dict] = field(default_factory=list)
@@ -115,30 +120,64 @@ def _fit_rqvae(
     val_idx, train_idx = perm[:n_val], perm[n_val:]
     x_all = torch.from_numpy(x_std).to(device)
     w_all = torch.from_numpy(weights).to(device)
+    module, extra = _train(x_all, w_all, train_idx, val_idx, config, gen, progress)
+    if n_val and n < config.refit_below:
+        # the held-out split chose the step count; now train on every item for that many steps
+        torch.manual_seed(config.seed)
+        module, refit = _train(x_all, w_all, perm, perm[:0], config, gen, progress, steps=extra["best_step"])
+        extra.update(steps=extra["steps"] + refit["steps"],
+                     dead_code_resets=extra["dead_code_resets"] + refit["dead_code_resets"],
+                     history=extra["history"] + [{**h, "phase": "refit"} for h in refit["history"]])
+    return RQVAETokenizer(config, module, mean, std).to(device), extra
 
+
+def _train(
+    x_all: torch.Tensor,
+    w_all: torch.Tensor,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    config: RQVAEConfig,
+    gen: torch.Generator,
+    progress: bool,
+    steps: int | None = None,
+) -> tuple[RQVAE, dict]:
+    """Train a fresh RQ-VAE on `train_idx`; early stopping on `val_idx` (on `train_idx` when empty).
+
+    With `steps` given: exactly that many steps, no early stopping, the final state is kept.
+    """
+    device, dim = x_all.device, x_all.shape[1]
     module = RQVAE(dim, config).to(device)
+    sample = torch.from_numpy(train_idx[: config.kmeans_sample]).to(device)
+    if config.init == "pca":
+        _pca_init(module, x_all[sample])
     if config.kmeans_init:
         # k-means initialisation of every level on the encoder's outputs for a training sample
-        sample = train_idx[: config.kmeans_sample]
         with torch.no_grad():
-            z = module.encoder(x_all[torch.from_numpy(sample).to(device)]).cpu().numpy()  # (S, E)
-        books = residual_kmeans(z, config.levels, config.codebook_size, iters=config.kmeans_iters, seed=config.seed)
+            z = module.encoder(x_all[sample]).cpu().numpy()  # (S, E)
+        books = residual_kmeans(z, config.levels, config.codebook_size, iters=config.kmeans_iters, seed=config.seed,
+                                progressive=config.kmeans_progressive)
         module.quantizer.set_codebooks(torch.from_numpy(np.stack(books)).to(device))  # (L, K, E)
 
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     batch = min(config.batch_size, len(train_idx))
     steps_per_epoch = max(1, len(train_idx) // batch)
-    epochs = min(config.epochs, max(1, -(-config.max_steps // steps_per_epoch)))
-    best = (float("inf"), 0, copy.deepcopy(module.state_dict()))
-    history, step, resets, stale = [], 0, 0, 0
-    bar = tqdm(range(epochs), desc=f"rqvae L={config.levels} K={config.codebook_size}", disable=not progress,
+    total = steps if steps is not None else min(config.max_steps, config.epochs * steps_per_epoch)
+    eval_idx = val_idx if len(val_idx) else train_idx
+    # `chosen` is the latest state whose held-out MSE is within val_tolerance of the best seen so far:
+    # among states that generalise equally well, the most trained one (fewer collisions, better fit)
+    chosen = (float("inf"), 0, copy.deepcopy(module.state_dict()))
+    best_val = float("inf")
+    history, step, resets, stale, running, since = [], 0, 0, 0, 0.0, 0
+    bar = tqdm(total=total, desc=f"rqvae L={config.levels} K={config.codebook_size}", disable=not progress,
                leave=False)
-    for epoch in bar:
+    while step < total and stale < config.patience:
         module.train()
         order = torch.from_numpy(train_idx[torch.randperm(len(train_idx), generator=gen).numpy()])
-        total = 0.0
         for b in range(steps_per_epoch):
+            if config.lr_schedule == "cosine":
+                for group in opt.param_groups:
+                    group["lr"] = config.lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
             idx = order[b * batch : (b + 1) * batch].to(device)
             out = module(x_all[idx], w_all[idx])
             opt.zero_grad(set_to_none=True)
@@ -148,23 +187,50 @@ def _fit_rqvae(
                 module.quantizer.ema_update(out.quantizer)
             step += 1
             resets += module.quantizer.reset_dead_codes(out.quantizer, step, config.dead_code_window, gen)
-            total += float(out.loss.detach())
-        val_mse = _heldout_mse(module, x_all, val_idx if n_val else train_idx)
-        history.append({"epoch": epoch + 1, "train_loss": total / steps_per_epoch, "val_mse": val_mse})
-        bar.set_postfix(loss=f"{total / steps_per_epoch:.4f}", val_mse=f"{val_mse:.4f}")
-        if val_mse < best[0] - 1e-6:
-            best, stale = (val_mse, epoch + 1, copy.deepcopy(module.state_dict())), 0
-        else:
-            stale += 1
-            if stale >= config.patience:
+            running, since = running + float(out.loss.detach()), since + 1
+            bar.update(1)
+            if step % config.eval_every and step < total:
+                continue
+            # held-out evaluation and early stopping
+            val_mse = _heldout_mse(module, x_all, eval_idx)
+            module.train()
+            history.append({"step": step, "epoch": -(-step // steps_per_epoch), "train_loss": running / since,
+                            "val_mse": val_mse})
+            bar.set_postfix(loss=f"{running / since:.4f}", val_mse=f"{val_mse:.4f}")
+            running, since = 0.0, 0
+            best_val = min(best_val, val_mse)
+            if steps is not None or val_mse <= best_val * (1.0 + config.val_tolerance):
+                chosen, stale = (val_mse, step, copy.deepcopy(module.state_dict())), 0
+            else:
+                stale += 1
+            if stale >= config.patience or step >= total:
                 break
-        if step >= config.max_steps:
-            break
-    module.load_state_dict(best[2])
+    bar.close()
+    module.load_state_dict(chosen[2])
     module.eval()
-    extra = {"epochs": len(history), "steps": step, "best_epoch": best[1], "best_val_mse": best[0],
-             "dead_code_resets": resets, "history": history}
-    return RQVAETokenizer(config, module, mean, std).to(device), extra
+    extra = {"epochs": -(-step // steps_per_epoch), "steps": step, "best_epoch": -(-chosen[1] // steps_per_epoch),
+             "best_step": chosen[1], "best_val_mse": chosen[0], "dead_code_resets": resets, "history": history}
+    return module, extra
+
+
+@torch.no_grad()
+def _pca_init(module: RQVAE, x: torch.Tensor) -> None:
+    """Start the RQ-VAE as PCA of x (S, D).
+
+    The skip paths project onto and back from the top-E principal directions P and the MLPs' last layers
+    are zero, so at step 0 z_e = P (x - m) and recon = P^T z + m.
+    """
+    enc, dec = module.encoder, module.decoder
+    mean = x.mean(0)  # (D,)
+    _, _, vt = torch.linalg.svd(x - mean, full_matrices=False)  # (min(S, D), D)
+    rows = min(vt.shape[0], enc.skip.weight.shape[0])
+    enc.skip.weight[:rows] = vt[:rows]  # (E, D)
+    dec.skip.weight[:, :rows] = vt[:rows].T  # (D, E)
+    for layer in (enc[enc.depth - 1], dec[dec.depth - 1]):
+        layer.weight.zero_()
+        layer.bias.zero_()
+    enc[enc.depth - 1].bias.copy_(-(enc.skip.weight @ mean))
+    dec[dec.depth - 1].bias.copy_(mean)
 
 
 @torch.no_grad()

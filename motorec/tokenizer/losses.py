@@ -25,6 +25,30 @@ def sparse_usage_kl(usage: torch.Tensor, rho: float) -> torch.Tensor:
     return kl.sum()
 
 
+def tuple_collision_loss(probs: torch.Tensor, group: torch.Tensor | None = None) -> torch.Tensor:
+    """Soft count of batch partners that share an item's full code tuple (our addition to METHOD.md §2).
+
+    Under independent soft assignments, items i and j draw the same tuple with probability
+    P_ij = prod_l <p_i^(l), p_j^(l)>; the loss is sum_{i != j} P_ij / B, the expected number of other
+    batch items colliding with an item. The sparsity prior only evens out each level's marginal usage;
+    this term separates near neighbours that every level lumps together (sequels, same genre and year).
+    Pairs with identical inputs can never be separated and are left out.
+
+    Shapes:
+        probs: (L, B, K) soft assignments per level.
+        group: (B,) int ids, equal for items with identical inputs; None treats all rows as distinct.
+        returns: ().
+    """
+    levels, batch, _ = probs.shape
+    joint = probs[0] @ probs[0].T  # (B, B)
+    for level in range(1, levels):
+        joint = joint * (probs[level] @ probs[level].T)
+    same = torch.eye(batch, dtype=torch.bool, device=probs.device)
+    if group is not None:
+        same = same | (group[:, None] == group[None, :])
+    return joint.masked_fill(same, 0.0).sum() / batch
+
+
 def rarity_weights(degrees: np.ndarray | None, n: int, *, mode: str = "amplify", tau: int = 10) -> np.ndarray:
     """Adaptive rarity amplification (ARA) weights per item, (N,) float32.
 

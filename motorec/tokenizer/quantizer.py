@@ -22,6 +22,7 @@ class QuantizerOutput:
     residuals: torch.Tensor  # (L, B, E) the input of each level, r^(l-1)
     usage: torch.Tensor  # (L, K) batch mean of soft assignments p_ij
     codebook_loss: torch.Tensor  # (B,) sum_l ||sg(r^(l-1)) - q^(l)||^2 / E  (zero under EMA)
+    probs: torch.Tensor | None = None  # (L, B, K) per-item soft assignments p_ij
 
 
 def squared_distances(r: torch.Tensor, book: torch.Tensor) -> torch.Tensor:
@@ -29,7 +30,40 @@ def squared_distances(r: torch.Tensor, book: torch.Tensor) -> torch.Tensor:
 
     Shapes: r (B, E), book (K, E) -> (B, K).
     """
-    return ((r * r).sum(1, keepdim=True) - 2.0 * (r @ book.T) + (book * book).sum(1)[None, :]).clamp_min_(0.0)
+    return (_ranking_distances(r, book) + (r * r).sum(1, keepdim=True)).clamp_min_(0.0)
+
+
+def _ranking_distances(r: torch.Tensor, book: torch.Tensor) -> torch.Tensor:
+    """||c_j||^2 - 2 r_i.c_j: the squared distance less the per-row constant ||r_i||^2, in one fused addmm.
+
+    Its argmin over j is the nearest code; every path (training, encode, RQ-KMeans) ranks with it, so they
+    agree bit for bit. Shapes: r (B, E), book (K, E) -> (B, K).
+    """
+    return torch.addmm((book * book).sum(1), r, book.T, alpha=-2.0)
+
+
+def nearest_codes(r: torch.Tensor, book: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest code of `book` (K, E) for every row of r (B, E); (B,) int64.
+
+    `min(1).indices` rather than `argmin(1)`: the same first-minimum rule, ~1.5x faster on CPU.
+    """
+    return _ranking_distances(r, book).min(1).indices
+
+
+@torch.no_grad()
+def greedy_assign(z: torch.Tensor, books: torch.Tensor) -> torch.Tensor:
+    """Greedy residual assignment of z (B, E) to L codebooks books (L, K, E); codes (B, L) int64."""
+    levels = books.shape[0]
+    codes = torch.empty(z.shape[0], levels, dtype=torch.int64, device=z.device)
+    r = z
+    for level in range(levels):
+        book = books[level]  # (K, E)
+        idx = nearest_codes(r, book)  # (B,)
+        codes[:, level] = idx
+        if level + 1 < levels:
+            q = book.index_select(0, idx)  # (B, E)
+            r = r - q if level == 0 else r.sub_(q)  # never write into the caller's z
+    return codes
 
 
 class ResidualQuantizer(nn.Module):
@@ -65,15 +99,7 @@ class ResidualQuantizer(nn.Module):
 
         Shapes: z (B, E) -> codes (B, L) int64.
         """
-        batch, _ = z.shape
-        codes = torch.empty(batch, self.levels, dtype=torch.int64, device=z.device)
-        r = z
-        for level in range(self.levels):
-            book = self.codebooks[level]  # (K, E)
-            idx = squared_distances(r, book).argmin(1)  # (B,)
-            codes[:, level] = idx
-            r = r - book[idx]
-        return codes
+        return greedy_assign(z, self.codebooks.detach())
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         """Sum of the chosen codewords; codes (B, L) -> z_q (B, E)."""
@@ -92,27 +118,30 @@ class ResidualQuantizer(nn.Module):
         """
         batch, dim = z_e.shape
         r = z_e
-        codes, residuals, usages, cb_loss = [], [], [], z_e.new_zeros(batch)
+        codes, residuals, probs, cb_loss = [], [], [], z_e.new_zeros(batch)
         z_q = torch.zeros_like(z_e)
         for level in range(self.levels):
             book = self.codebooks[level]  # (K, E)
-            d = squared_distances(r, book)  # (B, K)
-            idx = d.argmin(1)  # (B,)
+            ranking = _ranking_distances(r, book)  # (B, K) distance less ||r||^2
+            idx = ranking.detach().min(1).indices  # (B,) the rule `assign` uses
+            d = (ranking + (r * r).sum(1, keepdim=True)).clamp_min(0.0)  # (B, K) squared distances
             p = torch.softmax(-d / (temperature * d.mean().detach().clamp_min(1e-12)), dim=1)  # (B, K)
             q = book[idx]  # (B, E)
             if self.update == "loss":
                 cb_loss = cb_loss + ((r.detach() - q) ** 2).mean(1)
             residuals.append(r)
-            usages.append(p.mean(0))
+            probs.append(p)
             codes.append(idx)
             z_q = z_q + q
             r = r - q.detach() if self.update == "loss" else r - q
+        p_all = torch.stack(probs, 0)  # (L, B, K)
         return QuantizerOutput(
             z_q=z_q,
             codes=torch.stack(codes, 1),  # (B, L)
             residuals=torch.stack(residuals, 0),  # (L, B, E)
-            usage=torch.stack(usages, 0),  # (L, K)
+            usage=p_all.mean(1),  # (L, K)
             codebook_loss=cb_loss,
+            probs=p_all,
         )
 
     @torch.no_grad()

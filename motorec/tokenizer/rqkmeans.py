@@ -11,7 +11,7 @@ import torch
 from motorec.tokenizer.base import Tokenizer
 from motorec.tokenizer.config import RQVAEConfig
 from motorec.tokenizer.kmeans import residual_kmeans
-from motorec.tokenizer.quantizer import squared_distances
+from motorec.tokenizer.quantizer import greedy_assign
 
 
 class RQKMeansTokenizer(Tokenizer):
@@ -29,15 +29,7 @@ class RQKMeansTokenizer(Tokenizer):
         return self
 
     def _encode_std(self, x: torch.Tensor) -> torch.Tensor:
-        batch, _ = x.shape
-        codes = torch.empty(batch, self.levels, dtype=torch.int64, device=x.device)
-        r = x
-        for level in range(self.levels):
-            book = self.codebooks[level]  # (K, D)
-            idx = squared_distances(r, book).argmin(1)  # (B,)
-            codes[:, level] = idx
-            r = r - book[idx]
-        return codes
+        return greedy_assign(x, self.codebooks)  # (B, L)
 
     def _lookup(self, codes: torch.Tensor) -> torch.Tensor:
         z = torch.zeros(codes.shape[0], self.codebooks.shape[2], device=codes.device)

@@ -1,7 +1,8 @@
 """The sparsity-regularised RQ-VAE network: MLP encoder, residual quantiser, MLP decoder.
 
 Loss per item i (METHOD.md §2):  ||f_i - D(z_q)||^2 + beta ||z_e - sg(z_q)||^2  [+ codebook loss],
-weighted by the rarity weight w_i and averaged, plus gamma * L_sparse over the batch.
+weighted by the rarity weight w_i and averaged, plus gamma * L_sparse over the batch, plus
+collision_weight * the soft tuple-collision count (losses.py; our addition).
 
 Glossary: B batch, D input dim, E latent dim, L levels, K codebook size.
 """
@@ -14,20 +15,40 @@ import torch
 from torch import nn
 
 from motorec.tokenizer.config import RQVAEConfig
-from motorec.tokenizer.losses import sparse_usage_kl
+from motorec.tokenizer.losses import sparse_usage_kl, tuple_collision_loss
 from motorec.tokenizer.quantizer import QuantizerOutput, ResidualQuantizer
 
 
-def mlp(dims: list[int], dropout: float = 0.0) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(dims) - 2:
-            layers.append(nn.ReLU())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
+class MLP(nn.Sequential):
+    """Linear layers with ReLU between them (none after the last), plus an optional linear skip path.
+
+    f(x) = MLP(x) + W x when `skip`: the skip path carries the linear part of the map (it alone is
+    PCA-like and generalises to unseen items), the MLP what is left. Layers keep nn.Sequential's names
+    ("0", "2", ...), so artifacts written before the skip path existed still load.
+    """
+
+    def __init__(self, dims: list[int], dropout: float = 0.0, skip: bool = False):
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+            layers.append(nn.Linear(a, b))
+            if i < len(dims) - 2:
+                layers.append(nn.ReLU(inplace=True))  # in place: saves a (B, H) copy per layer
+                if dropout > 0:
+                    layers.append(nn.Dropout(dropout))
+        super().__init__(*layers)
+        self.depth = len(layers)
+        self.skip = nn.Linear(dims[0], dims[-1], bias=False) if skip else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        for i in range(self.depth):
+            y = self[i](y)
+        return y if self.skip is None else torch.addmm(y, x, self.skip.weight.T)  # y + W x, fused
+
+
+def mlp(dims: list[int], dropout: float = 0.0, skip: bool = False) -> MLP:
+    """`MLP` over `dims` (input, hidden..., output)."""
+    return MLP(dims, dropout, skip)
 
 
 @dataclass
@@ -43,6 +64,7 @@ class RQVAEOutput:
     commit_loss: torch.Tensor  # (B,)
     sparse_loss: torch.Tensor  # ()
     quantizer: QuantizerOutput
+    collision_loss: torch.Tensor | None = None  # () soft tuple-collision count, see losses.py
 
 
 class RQVAE(nn.Module):
@@ -52,8 +74,8 @@ class RQVAE(nn.Module):
         super().__init__()
         self.input_dim, self.config = input_dim, config
         hidden = list(config.hidden_dims)
-        self.encoder = mlp([input_dim, *hidden, config.latent_dim], config.dropout)
-        self.decoder = mlp([config.latent_dim, *reversed(hidden), input_dim], config.dropout)
+        self.encoder = mlp([input_dim, *hidden, config.latent_dim], config.dropout, config.skip)
+        self.decoder = mlp([config.latent_dim, *reversed(hidden), input_dim], config.dropout, config.skip)
         self.quantizer = ResidualQuantizer(
             config.levels, config.codebook_size, config.latent_dim, config.codebook_update, config.ema_decay
         )
@@ -71,8 +93,12 @@ class RQVAE(nn.Module):
         if weights is not None:
             per_item = per_item * weights
         sparse = sparse_usage_kl(q.usage, cfg.prior) if cfg.sparsity and cfg.gamma > 0 else x.new_zeros(())
-        loss = per_item.mean() + cfg.gamma * sparse
-        return RQVAEOutput(recon, z_e, z_q, q.codes, loss, recon_loss, commit_loss, sparse, q)
+        collide = x.new_zeros(())
+        if cfg.collision_weight > 0:
+            group = torch.unique(x, dim=0, return_inverse=True)[1]  # (B,) equal for identical rows
+            collide = tuple_collision_loss(q.probs, group)
+        loss = per_item.mean() + cfg.gamma * sparse + cfg.collision_weight * collide
+        return RQVAEOutput(recon, z_e, z_q, q.codes, loss, recon_loss, commit_loss, sparse, q, collide)
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@ import pytest
 
 from motorec.errors import ArtifactError
 from motorec.tokenizer import RQVAEConfig, fit, load_tokenizer, save_tokenizer, tokenizer_version
+from motorec.tokenizer.artifact import _version
+from motorec.tokenizer.config import LEGACY_DEFAULTS
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +60,6 @@ def test_corrupted_or_mismatched_artifacts_give_clear_errors(tmp_path, fitted):
     meta = json.loads(cfg_path.read_text())
     meta["config"]["latent_dim"] = 4
     cfg_path.write_text(json.dumps(meta, indent=2, sort_keys=True))
-    from motorec.tokenizer.artifact import _version
-
     stats_path = tmp_path / "tok2" / "stats.json"
     s = json.loads(stats_path.read_text())
     s["version"] = _version(cfg_path.read_bytes(), (tmp_path / "tok2" / "weights.safetensors").read_bytes())
@@ -67,3 +67,22 @@ def test_corrupted_or_mismatched_artifacts_give_clear_errors(tmp_path, fitted):
     with pytest.raises(ArtifactError, match="does not match its config"):
         load_tokenizer(tmp_path / "tok2")
     assert version != s["version"]
+
+
+def test_artifacts_written_before_later_config_fields_still_load(tmp_path, fitted):
+    x, _, _ = fitted
+    cfg = RQVAEConfig(levels=2, codebook_size=16, latent_dim=8, hidden_dims=(32,), max_steps=50, **LEGACY_DEFAULTS)
+    tok, stats = fit(x, config=cfg, progress=False)
+    save_tokenizer(tok, stats, tmp_path / "tok")
+    # rewrite config.json as the first format did, without the fields added since, and re-sign it
+    cfg_path, stats_path = tmp_path / "tok" / "config.json", tmp_path / "tok" / "stats.json"
+    meta = json.loads(cfg_path.read_text())
+    for key in LEGACY_DEFAULTS:
+        del meta["config"][key]
+    cfg_path.write_text(json.dumps(meta, indent=2, sort_keys=True))
+    s = json.loads(stats_path.read_text())
+    s["version"] = _version(cfg_path.read_bytes(), (tmp_path / "tok" / "weights.safetensors").read_bytes())
+    stats_path.write_text(json.dumps(s))
+    loaded = load_tokenizer(tmp_path / "tok")
+    assert loaded.config == cfg and not loaded.config.skip
+    np.testing.assert_array_equal(loaded.encode(x), tok.encode(x))

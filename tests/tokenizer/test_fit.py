@@ -4,9 +4,10 @@ import torch
 
 from motorec.errors import InputError
 from motorec.tokenizer import RQVAEConfig, fit
+from motorec.tokenizer.base import check_vectors
 from motorec.tokenizer.health import usage_entropy
 
-FAST = dict(codebook_size=32, latent_dim=8, hidden_dims=(32,), max_steps=300)
+FAST = dict(codebook_size=32, latent_dim=8, hidden_dims=(32,), max_steps=100)
 
 
 def test_codes_shape_and_range(clustered):
@@ -52,8 +53,10 @@ def test_same_seed_same_codes_and_other_seed_differs(clustered):
 def test_sparsity_prior_raises_usage_entropy_from_collapse_prone_start(clustered, update):
     # no k-means init and no dead-code reset: codebooks start as tiny random vectors near the origin
     x, _ = clustered
-    common = dict(levels=1, codebook_size=32, latent_dim=8, hidden_dims=(32,), kmeans_init=False,
-                  dead_code_window=10**6, codebook_update=update, max_steps=400, val_fraction=0.0)
+    # plain MLPs (no skip path, no PCA start) and no collision term: the sparsity prior alone
+    common = dict(levels=1, codebook_size=32, latent_dim=8, hidden_dims=(32,), kmeans_init=False, skip=False,
+                  init="random", collision_weight=0.0, lr=2e-3, dead_code_window=10**6, codebook_update=update,
+                  max_steps=400, val_fraction=0.0)
     without, _ = fit(x, config=RQVAEConfig(sparsity=False, **common), progress=False)
     with_sp, _ = fit(x, config=RQVAEConfig(sparsity=True, gamma=0.5, **common), progress=False)
     h0 = usage_entropy(without.encode(x)[:, 0], 32)
@@ -107,3 +110,35 @@ def test_small_catalog_warns_when_k_not_well_below_n(clustered):
     x, _ = clustered
     with pytest.warns(UserWarning, match="not well below"):
         fit(x[:100], config=RQVAEConfig(method="rqkmeans", codebook_size=32, levels=1), progress=False)
+
+
+def test_finite_rows_with_huge_values_are_not_mistaken_for_inf():
+    x = np.full((3, 400), 3e38, dtype=np.float32)  # every row sum overflows float32, no entry is inf
+    np.testing.assert_array_equal(check_vectors(x), x)
+    x[1, 5] = np.inf
+    with pytest.raises(InputError, match=r"in 1 row\(s\): 1"):
+        check_vectors(x)
+
+
+def test_early_stopping_then_refit_on_every_item(clustered):
+    x, _ = clustered
+    cfg = RQVAEConfig(levels=2, eval_every=20, **FAST)
+    _, stats = fit(x, config=cfg, progress=False)
+    first = [h for h in stats.history if "phase" not in h]
+    # the first pass keeps the latest state within val_tolerance of its best held-out MSE ...
+    best = min(h["val_mse"] for h in first)
+    chosen = [h for h in first if h["val_mse"] <= best * (1 + cfg.val_tolerance)][-1]
+    assert chosen["step"] == stats.best_step and stats.best_val_mse == chosen["val_mse"]
+    # ... and the refit on all items (N < refit_below) trains exactly that many steps
+    assert stats.steps == first[-1]["step"] + stats.best_step
+    assert [h["step"] for h in stats.history if h.get("phase") == "refit"][-1] == stats.best_step
+    _, no_refit = fit(x, config=RQVAEConfig(levels=2, eval_every=20, refit_below=0, **FAST), progress=False)
+    assert no_refit.steps == first[-1]["step"]
+
+
+def test_collision_term_separates_items_that_share_a_tuple(clustered):
+    # 500 points around 40 tight centres: three levels of 32 codes lump many same-centre points together
+    x = clustered[0][:500]
+    rates = {w: fit(x, config=RQVAEConfig(levels=3, collision_weight=w, **FAST), progress=False)[1].health
+             .collision_rate for w in (0.0, 2.0)}
+    assert rates[2.0] < 0.75 * rates[0.0], rates

@@ -1,7 +1,8 @@
 import numpy as np
 import torch
 
-from motorec.tokenizer.quantizer import ResidualQuantizer, squared_distances
+from motorec.tokenizer.quantizer import ResidualQuantizer, greedy_assign, nearest_codes, squared_distances
+from motorec.tokenizer.rqvae import mlp
 
 
 def test_squared_distances_match_cdist():
@@ -52,3 +53,26 @@ def test_dead_code_reset_reseeds_unused_codes_from_residuals():
     assert q.reset_dead_codes(out, step=1, window=5, generator=g) == 0
     assert q.reset_dead_codes(out, step=5, window=5, generator=g) == 3
     assert q.codebooks[0, 1:].abs().max() < 1.0  # moved next to the data
+
+
+def test_nearest_codes_ranks_like_full_squared_distances_and_keeps_input():
+    g = torch.Generator().manual_seed(3)
+    r, book = torch.randn(500, 16, generator=g), torch.randn(64, 16, generator=g)
+    assert torch.equal(nearest_codes(r, book), squared_distances(r, book).argmin(1))
+    books = torch.randn(3, 64, 16, generator=g)
+    before = r.clone()
+    codes = greedy_assign(r, books)
+    assert torch.equal(r, before)  # the residual updates never write into the caller's tensor
+    q = ResidualQuantizer(levels=3, codebook_size=64, dim=16, update="loss")
+    q.set_codebooks(books)
+    assert torch.equal(codes, q(r).codes)  # training and inference paths pick the same codes
+
+
+def test_mlp_skip_path_adds_a_linear_map_and_keeps_layer_names():
+    torch.manual_seed(0)
+    plain, skip = mlp([6, 5, 3]), mlp([6, 5, 3], skip=True)
+    assert list(plain.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert list(skip.state_dict()) == [*plain.state_dict(), "skip.weight"]
+    x = torch.randn(4, 6)
+    expected = skip[2](torch.relu(skip[0](x))) + x @ skip.skip.weight.T
+    assert torch.allclose(skip(x), expected, atol=1e-6)
