@@ -41,7 +41,7 @@ demo: $(STAMP) $(DATA)/ml-100k.inter
 	$(MOTOREC) recommend --user 1 --k 10 --store $(STORE) --out $(STORE)/recs_user1.parquet
 	$(PY) scripts/demo_show.py $(STORE)/recs_user1.parquet $(PARQ)/catalog.parquet $(SPLIT)/cold_items.parquet
 	@echo "== movies sharing a 2-level prefix with a strict-cold movie"
-	$(MOTOREC) sql --query prefix_neighbors --param item_id=$$($(PY) -c "import pyarrow.parquet as pq; print(pq.read_table('$(SPLIT)/cold_items.parquet').column('item_id')[0])") --param n=2 --store $(STORE)
+	$(MOTOREC) sql --query prefix_neighbors --param item_id=$$($(PY) scripts/pick_cold.py $(STORE) $(SPLIT)/cold_items.parquet) --param n=2 --store $(STORE)
 	@echo "== dead codes per level"
 	$(MOTOREC) sql --query dead_codes --store $(STORE)
 	$(MOTOREC) report --store $(STORE) --out report.html
