@@ -218,7 +218,10 @@ def markdown_table(records: list[RunRecord], models: list[str]) -> str:
         "| model | setting | R@10 | R@20 | N@10 | N@20 | s/epoch |",
         "|---|---|---|---|---|---|---|",
     ]
+    seeds = {m: len({r.seed for r in records if r.name == m}) for m in models}
+    most = max(seeds.values(), default=0)
     for model in models:
+        label = model if seeds[model] == most else f"{model} ({seeds[model]} seed{'s' if seeds[model] > 1 else ''})"
         for setting in SETTINGS:
             cells = []
             for metric, k in (("recall", 10), ("recall", 20), ("ndcg", 10), ("ndcg", 20)):
@@ -226,7 +229,7 @@ def markdown_table(records: list[RunRecord], models: list[str]) -> str:
                 cells.append("n/a" if r is None else f"{r['mean']:.4f} ± {r['std']:.4f}")
             finite = [x for x in secs.get(model, []) if np.isfinite(x)]
             sec = f"{np.mean(finite):.2f}" if finite and setting == SETTINGS[0] else ""
-            lines.append(f"| {model} | {setting} | " + " | ".join(cells) + f" | {sec} |")
+            lines.append(f"| {label} | {setting} | " + " | ".join(cells) + f" | {sec} |")
     return "\n".join(lines)
 
 

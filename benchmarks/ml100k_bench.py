@@ -364,7 +364,12 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Seeds {args.seeds}; {args.part} split; mean ± std over seeds; R = Recall, N = NDCG (full ranking, training "
         "items excluded, ties broken by a fixed random permutation). s/epoch: training seconds per epoch "
-        f"(torch threads = {args.threads}). Total wall time {time.perf_counter() - t0:.0f}s.",
+        f"(torch threads = {args.threads}). "
+        + (
+            f"Merged from {len(args.merge)} record files."
+            if args.merge
+            else f"Wall time {time.perf_counter() - t0:.0f}s."
+        ),
         "",
         table,
         "",
