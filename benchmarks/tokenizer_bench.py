@@ -2,8 +2,10 @@
 
 Datasets: (a) all-MiniLM-L6-v2 vectors of the 1,682 MovieLens-100k movies (text "title (year)\\nGenres: ...")
 and (b) N synthetic 384-d vectors with a two-level cluster structure (default N = 200,000).
-Methods: our RQ-VAE with and without the sparsity term, our RQ-KMeans, and `faiss.ResidualQuantizer`
-with the same L and K and max_beam_size = 1 (greedy residual encoding, the same work as ours).
+Methods: our RQ-VAE with its defaults (codebook-loss updates), without the sparsity term, and with EMA
+codebook updates instead; our RQ-KMeans; and `faiss.ResidualQuantizer` with the same L and K and
+max_beam_size = 1 (greedy residual encoding, the same work as ours). Everything else is RQVAEConfig's
+defaults (L=3, E=64, ...), with the step cap given below.
 
 Protocol:
 - MovieLens: quality on all items (fit and measure in-sample: what the catalog's codes are), plus a
@@ -41,10 +43,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = ["rqvae", "rqvae-nosparse", "rqkmeans", "faiss-rq"]
+METHODS = ["rqvae", "rqvae-nosparse", "rqvae-ema", "rqkmeans", "faiss-rq"]
 LABELS = {
-    "rqvae": "RQ-VAE (ours)",
-    "rqvae-nosparse": "RQ-VAE, no sparsity",
+    "rqvae": "RQ-VAE (ours, defaults)",
+    "rqvae-nosparse": "RQ-VAE, no sparsity term",
+    "rqvae-ema": "RQ-VAE, EMA codebooks",
     "rqkmeans": "RQ-KMeans (ours)",
     "faiss-rq": "faiss RQ, beam 1",
 }
@@ -81,11 +84,16 @@ def minilm_vectors(data_dir: Path, cache_dir: Path, given: Path | None) -> np.nd
 
 
 def synthetic_vectors(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
-    """(n, dim) float32 unit vectors: 256 coarse clusters, 16 sub-clusters each, isotropic noise."""
+    """(n, dim) float32 unit vectors: 256 coarse clusters of 16 sub-clusters each, plus isotropic noise.
+
+    Cluster sizes are skewed (Zipf), as in real catalogs; that skew alone gives a spectrum like sentence
+    embeddings': after standardisation the top 32 / 64 / 128 principal directions hold 54% / 66% / 80% of
+    the variance (MiniLM vectors of MovieLens: 50% / 67% / 86%).
+    """
     rng = np.random.default_rng(seed)
     coarse = rng.standard_normal((256, dim), dtype=np.float32)
     fine = 0.5 * rng.standard_normal((256 * 16, dim), dtype=np.float32)
-    c = rng.zipf(1.3, n) % 256  # skewed cluster sizes, as in real catalogs
+    c = rng.zipf(1.3, n) % 256
     f = c * 16 + rng.integers(0, 16, n)
     x = coarse[c] + fine[f]
     x += 0.35 * rng.standard_normal((n, dim), dtype=np.float32)
@@ -217,7 +225,10 @@ def worker(spec: dict) -> dict:
 
     torch.set_num_threads(spec["threads"])
     faiss.omp_set_num_threads(spec["threads"])
-    x = np.load(spec["ml_vectors"]) if spec["dataset"] == "movielens" else synthetic_vectors(spec["n"])
+    if spec["dataset"] == "movielens":
+        x = np.load(spec["ml_vectors"])
+    else:
+        x = synthetic_vectors(spec["n"])
     train, test = split(len(x))
     method = spec["method"]
     cfg = RQVAEConfig(
@@ -226,6 +237,7 @@ def worker(spec: dict) -> dict:
         max_steps=spec["max_steps"],
         method="rqkmeans" if method == "rqkmeans" else "rqvae",
         sparsity=method != "rqvae-nosparse",
+        codebook_update="ema" if method == "rqvae-ema" else "loss",
     )
     fit_rows = np.arange(len(x)) if spec["dataset"] == "movielens" else train
     base = _reset_peak()

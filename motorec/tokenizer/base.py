@@ -35,11 +35,9 @@ def check_vectors(x: np.ndarray, *, dim: int | None = None, what: str = "vectors
     if dim is not None and d != dim:
         raise InputError(f"{what} have dimension {d}, but the tokenizer was fitted on dimension {dim}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    # fast path: a row sum is finite when every entry is (one pass, no (N, D) mask); the exact check only
-    # runs when some sum is not, which may also be a finite row overflowing float32
-    if np.isfinite(arr.sum(axis=1, dtype=np.float64)).all():
-        return arr
-    bad = ~np.isfinite(arr).all(axis=1)
+    # a row's float64 sum is non-finite exactly when the row holds NaN or inf (float32 entries cannot
+    # overflow it): one pass without an (N, D) mask
+    bad = ~np.isfinite(arr.sum(axis=1, dtype=np.float64))
     if bad.any():
         rows = np.flatnonzero(bad)
         shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")

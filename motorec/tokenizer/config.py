@@ -15,6 +15,19 @@ class RQVAEConfig:
     Defaults follow METHOD.md: L=3 levels of K=256 codes on an E=64 latent, beta=0.25, gamma=0.05,
     rho=1/K, cold threshold tau=10. `method="rqkmeans"` selects the residual k-means baseline (no
     encoder/decoder) behind the same interface; the neural fields are then ignored.
+
+    Where METHOD.md is silent, the defaults were chosen on MovieLens-100k MiniLM vectors (K=64, L=3;
+    in-sample MSE / held-out MSE / collision rate, RQ-KMeans 0.523 / 0.664 / 0.045; see
+    benchmarks/tokenizer_bench.py). Each was measured against the alternative:
+    - skip + init="pca": encoder and decoder start as PCA with the MLPs at zero, so training starts
+      from PCA + residual k-means; plain MLPs from random weights reached 0.600 / 0.719 / 0.056;
+    - codebook_update="loss": EMA codebooks drifted in long runs (in-sample MSE rose after ~500 steps)
+      and ended worse in-sample (0.545 vs 0.522 at decay 0.95);
+    - collision_weight=2: collisions 0.056 -> 0.021-0.025 (the floor from duplicate movies is 0.021)
+      at no cost in MSE;
+    - dropout=0.3, weight_decay=1e-4, lr=1e-3, val_tolerance=0.005: without them held-out MSE rose as
+      soon as training moved away from the initialisation; with them it stays flat while the
+      in-sample fit improves (0.49 / 0.66). On 200k-item sets they slow convergence (see the bench).
     """
 
     method: Literal["rqvae", "rqkmeans"] = "rqvae"
@@ -22,7 +35,7 @@ class RQVAEConfig:
     codebook_size: int = 256
     latent_dim: int = 64
     hidden_dims: tuple[int, ...] = (256,)
-    dropout: float = 0.0
+    dropout: float = 0.3  # on the MLP branches only (the skip paths stay linear)
     skip: bool = True  # linear skip path in encoder and decoder: f(x) = W x + MLP(x)
     init: Literal["random", "pca"] = "pca"  # "pca": skip paths start as PCA (needs skip), MLPs at zero
     # losses
@@ -47,13 +60,13 @@ class RQVAEConfig:
     epochs: int = 1000
     max_steps: int = 3000
     batch_size: int = 512
-    lr: float = 5e-4
+    lr: float = 1e-3
     lr_schedule: Literal["constant", "cosine"] = "constant"
-    weight_decay: float = 0.0
+    weight_decay: float = 1e-4
     val_fraction: float = 0.1
     patience: int = 10  # evaluations in a row worse than the tolerance allows before stopping
     eval_every: int = 25  # optimisation steps between held-out evaluations
-    val_tolerance: float = 0.01  # keep the latest state with held-out MSE <= best * (1 + tolerance)
+    val_tolerance: float = 0.005  # keep the latest state with held-out MSE <= best * (1 + tolerance)
     refit_below: int = 20_000  # with fewer items, refit on all of them for the chosen number of steps
     seed: int = 0
     device: str = "cpu"

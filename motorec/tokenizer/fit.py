@@ -90,8 +90,7 @@ def fit(
     if k > n:
         raise InputError(f"codebook_size K={k} exceeds the number of items N={n}; choose K well below N")
     if n < 10 * k:
-        warnings.warn(f"codebook_size K={k} is not well below N={n} items; many codes will stay unused",
-                      stacklevel=2)
+        warnings.warn(f"codebook_size K={k} is not well below N={n} items; many codes will stay unused", stacklevel=2)
     weights = rarity_weights(degrees, n, mode=config.rarity, tau=config.tau)
     mean, std = _standardization(x, config.standardize)
     x_std = (x - mean) / std
@@ -125,9 +124,11 @@ def _fit_rqvae(
         # the held-out split chose the step count; now train on every item for that many steps
         torch.manual_seed(config.seed)
         module, refit = _train(x_all, w_all, perm, perm[:0], config, gen, progress, steps=extra["best_step"])
-        extra.update(steps=extra["steps"] + refit["steps"],
-                     dead_code_resets=extra["dead_code_resets"] + refit["dead_code_resets"],
-                     history=extra["history"] + [{**h, "phase": "refit"} for h in refit["history"]])
+        extra.update(
+            steps=extra["steps"] + refit["steps"],
+            dead_code_resets=extra["dead_code_resets"] + refit["dead_code_resets"],
+            history=extra["history"] + [{**h, "phase": "refit"} for h in refit["history"]],
+        )
     return RQVAETokenizer(config, module, mean, std).to(device), extra
 
 
@@ -154,8 +155,14 @@ def _train(
         # k-means initialisation of every level on the encoder's outputs for a training sample
         with torch.no_grad():
             z = module.encoder(x_all[sample]).cpu().numpy()  # (S, E)
-        books = residual_kmeans(z, config.levels, config.codebook_size, iters=config.kmeans_iters, seed=config.seed,
-                                progressive=config.kmeans_progressive)
+        books = residual_kmeans(
+            z,
+            config.levels,
+            config.codebook_size,
+            iters=config.kmeans_iters,
+            seed=config.seed,
+            progressive=config.kmeans_progressive,
+        )
         module.quantizer.set_codebooks(torch.from_numpy(np.stack(books)).to(device))  # (L, K, E)
 
     params = [p for p in module.parameters() if p.requires_grad]
@@ -169,8 +176,7 @@ def _train(
     chosen = (float("inf"), 0, copy.deepcopy(module.state_dict()))
     best_val = float("inf")
     history, step, resets, stale, running, since = [], 0, 0, 0, 0.0, 0
-    bar = tqdm(total=total, desc=f"rqvae L={config.levels} K={config.codebook_size}", disable=not progress,
-               leave=False)
+    bar = tqdm(total=total, desc=f"rqvae L={config.levels} K={config.codebook_size}", disable=not progress, leave=False)
     while step < total and stale < config.patience:
         module.train()
         order = torch.from_numpy(train_idx[torch.randperm(len(train_idx), generator=gen).numpy()])
@@ -194,8 +200,9 @@ def _train(
             # held-out evaluation and early stopping
             val_mse = _heldout_mse(module, x_all, eval_idx)
             module.train()
-            history.append({"step": step, "epoch": -(-step // steps_per_epoch), "train_loss": running / since,
-                            "val_mse": val_mse})
+            history.append(
+                {"step": step, "epoch": -(-step // steps_per_epoch), "train_loss": running / since, "val_mse": val_mse}
+            )
             bar.set_postfix(loss=f"{running / since:.4f}", val_mse=f"{val_mse:.4f}")
             running, since = 0.0, 0
             best_val = min(best_val, val_mse)
@@ -208,8 +215,15 @@ def _train(
     bar.close()
     module.load_state_dict(chosen[2])
     module.eval()
-    extra = {"epochs": -(-step // steps_per_epoch), "steps": step, "best_epoch": -(-chosen[1] // steps_per_epoch),
-             "best_step": chosen[1], "best_val_mse": chosen[0], "dead_code_resets": resets, "history": history}
+    extra = {
+        "epochs": -(-step // steps_per_epoch),
+        "steps": step,
+        "best_epoch": -(-chosen[1] // steps_per_epoch),
+        "best_step": chosen[1],
+        "best_val_mse": chosen[0],
+        "dead_code_resets": resets,
+        "history": history,
+    }
     return module, extra
 
 

@@ -42,21 +42,25 @@ def kmeans(
         iters: Lloyd iterations (per dimension stage when progressive).
         seed: faiss seed (initial centroids and subsampling), so the result is reproducible.
         max_points: subsample to at most this many points (faiss draws them with `seed`).
-        progressive: progressive-dimension k-means on PCA-rotated points (see the module docstring).
+        progressive: progressive-dimension k-means on PCA-rotated points (see the module docstring);
+            plain k-means when N < E, where the rotation is not defined.
     """
     n, dim = x.shape
     if n < k:
         raise InputError(f"k-means needs at least K={k} points, got N={n}")
     x = np.ascontiguousarray(x, dtype=np.float32)
     per_centroid = max(1, (max_points or n) // k)
-    if progressive and dim > 1:
+    # faiss's PCA rotation needs at least as many points as dimensions (it cannot output D directions
+    # from fewer points); below that, plain k-means
+    if progressive and 1 < dim <= n:
         clus = faiss.ProgressiveDimClustering(dim, k)
         clus.niter, clus.seed, clus.verbose = iters, seed, False
         clus.max_points_per_centroid, clus.min_points_per_centroid = per_centroid, 1
         clus.train(n, faiss.swig_ptr(x), faiss.ProgressiveDimIndexFactory())
         return faiss.vector_to_array(clus.centroids).reshape(k, dim).astype(np.float32)  # (K, E)
-    km = faiss.Kmeans(dim, k, niter=iters, seed=seed, verbose=False, max_points_per_centroid=per_centroid,
-                      min_points_per_centroid=1)
+    km = faiss.Kmeans(
+        dim, k, niter=iters, seed=seed, verbose=False, max_points_per_centroid=per_centroid, min_points_per_centroid=1
+    )
     km.train(x)
     return np.ascontiguousarray(km.centroids, dtype=np.float32)  # (K, E)
 
@@ -79,8 +83,7 @@ def residual_kmeans(
     residual = np.ascontiguousarray(x, dtype=np.float32)
     books = []
     for level in range(levels):
-        centroids = kmeans(residual, k, iters=iters, seed=seed + level, max_points=max_points,
-                           progressive=progressive)
+        centroids = kmeans(residual, k, iters=iters, seed=seed + level, max_points=max_points, progressive=progressive)
         index = faiss.IndexFlatL2(centroids.shape[1])
         index.add(centroids)
         _, idx = index.search(residual, 1)  # (N, 1)

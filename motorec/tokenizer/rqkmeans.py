@@ -59,7 +59,11 @@ class RQKMeansTokenizer(Tokenizer):
 def fit_rqkmeans(x_std: np.ndarray, config: RQVAEConfig, mean: np.ndarray, std: np.ndarray) -> RQKMeansTokenizer:
     """Fit residual k-means on standardised vectors x_std (N, D)."""
     books = residual_kmeans(
-        x_std, config.levels, config.codebook_size, iters=config.kmeans_iters, seed=config.seed,
+        x_std,
+        config.levels,
+        config.codebook_size,
+        iters=config.kmeans_iters,
+        seed=config.seed,
         max_points=config.kmeans_sample,
     )
     return RQKMeansTokenizer(config, np.stack(books), mean, std)  # (L, K, D)

@@ -24,8 +24,7 @@ def test_save_load_round_trip_identical_codes(tmp_path, fitted, method):
     if method == "rqkmeans":
         tok, stats = fit(x, config=RQVAEConfig(method="rqkmeans", levels=2, codebook_size=16), progress=False)
     version = save_tokenizer(tok, stats, tmp_path / "tok")
-    assert sorted(p.name for p in (tmp_path / "tok").iterdir()) == ["config.json", "stats.json",
-                                                                     "weights.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "tok").iterdir()) == ["config.json", "stats.json", "weights.safetensors"]
     assert version == tokenizer_version(tok) and len(version) == 16
     loaded = load_tokenizer(tmp_path / "tok", expected_version=version)
     np.testing.assert_array_equal(loaded.encode(x), tok.encode(x))

@@ -53,10 +53,24 @@ def test_same_seed_same_codes_and_other_seed_differs(clustered):
 def test_sparsity_prior_raises_usage_entropy_from_collapse_prone_start(clustered, update):
     # no k-means init and no dead-code reset: codebooks start as tiny random vectors near the origin
     x, _ = clustered
-    # plain MLPs (no skip path, no PCA start) and no collision term: the sparsity prior alone
-    common = dict(levels=1, codebook_size=32, latent_dim=8, hidden_dims=(32,), kmeans_init=False, skip=False,
-                  init="random", collision_weight=0.0, lr=2e-3, dead_code_window=10**6, codebook_update=update,
-                  max_steps=400, val_fraction=0.0)
+    # plain MLPs (no skip path, PCA start, dropout or weight decay) and no collision term: the prior alone
+    common = dict(
+        levels=1,
+        codebook_size=32,
+        latent_dim=8,
+        hidden_dims=(32,),
+        kmeans_init=False,
+        skip=False,
+        init="random",
+        dropout=0.0,
+        weight_decay=0.0,
+        collision_weight=0.0,
+        lr=2e-3,
+        dead_code_window=10**6,
+        codebook_update=update,
+        max_steps=400,
+        val_fraction=0.0,
+    )
     without, _ = fit(x, config=RQVAEConfig(sparsity=False, **common), progress=False)
     with_sp, _ = fit(x, config=RQVAEConfig(sparsity=True, gamma=0.5, **common), progress=False)
     h0 = usage_entropy(without.encode(x)[:, 0], 32)
@@ -139,6 +153,19 @@ def test_early_stopping_then_refit_on_every_item(clustered):
 def test_collision_term_separates_items_that_share_a_tuple(clustered):
     # 500 points around 40 tight centres: three levels of 32 codes lump many same-centre points together
     x = clustered[0][:500]
-    rates = {w: fit(x, config=RQVAEConfig(levels=3, collision_weight=w, **FAST), progress=False)[1].health
-             .collision_rate for w in (0.0, 2.0)}
+    rates = {
+        w: fit(x, config=RQVAEConfig(levels=3, collision_weight=w, **FAST), progress=False)[1].health.collision_rate
+        for w in (0.0, 2.0)
+    }
     assert rates[2.0] < 0.75 * rates[0.0], rates
+
+
+@pytest.mark.parametrize("method", ["rqvae", "rqkmeans"])
+def test_parallel_chunked_encode_matches_the_sequential_one(clustered, method):
+    x, _ = clustered  # 2,000 rows: two encode chunks
+    tok, _ = fit(x, config=RQVAEConfig(method=method, levels=3, **FAST), progress=False)
+    sequential = tok.encode(x)  # the tokenizer tests run single-threaded
+    torch.set_num_threads(2)
+    parallel = tok.encode(x)
+    assert torch.get_num_threads() == 2  # restored after the worker pool
+    np.testing.assert_array_equal(parallel, sequential)

@@ -25,8 +25,9 @@ def test_sparse_kl_hand_computed_and_minimal_at_uniform():
 def test_rarity_weights_amplify_and_literal():
     d = np.array([0, 1, 9, 10, 500])
     amp = rarity_weights(d, 5, mode="amplify", tau=10)
-    np.testing.assert_allclose(amp, [math.log2(12) / 1, math.log2(12) / math.log2(3), math.log2(12) / math.log2(11),
-                                     1, 1], rtol=1e-6)
+    np.testing.assert_allclose(
+        amp, [math.log2(12) / 1, math.log2(12) / math.log2(3), math.log2(12) / math.log2(11), 1, 1], rtol=1e-6
+    )
     assert amp[0] == pytest.approx(3.585, abs=1e-3) and amp[2] == pytest.approx(1.036, abs=1e-3)
     lit = rarity_weights(d, 5, mode="literal", tau=10)
     np.testing.assert_allclose(lit, [1, 1 / math.log2(3), 1 / math.log2(11), 1, 1], rtol=1e-6)

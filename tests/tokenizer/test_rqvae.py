@@ -30,8 +30,9 @@ def test_collision_term_enters_the_loss_only_when_weighted():
     torch.manual_seed(0)
     x = torch.randn(64, 10)
     x[1] = x[0]  # an identical pair: excluded from the collision count
-    on = RQVAE(10, RQVAEConfig(levels=2, codebook_size=8, latent_dim=4, hidden_dims=(8,), collision_weight=2.0))
-    off = RQVAE(10, RQVAEConfig(levels=2, codebook_size=8, latent_dim=4, hidden_dims=(8,), collision_weight=0.0))
+    small = dict(levels=2, codebook_size=8, latent_dim=4, hidden_dims=(8,), dropout=0.0)
+    on = RQVAE(10, RQVAEConfig(collision_weight=2.0, **small))
+    off = RQVAE(10, RQVAEConfig(collision_weight=0.0, **small))
     off.load_state_dict(on.state_dict())
     a, b = on(x), off(x)
     assert a.collision_loss.item() > 0 and b.collision_loss.item() == 0
