@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from motorec.config import MotorecConfig
@@ -30,14 +31,32 @@ def codes_from_arrow(column: pa.ChunkedArray, levels: int) -> np.ndarray:
     return arr.flatten().to_numpy(zero_copy_only=False).astype(np.int64).reshape(len(arr), levels)
 
 
-def sid_strings(modality: str, codes: np.ndarray, suffix: np.ndarray) -> list[str]:
-    """Readable ids such as '<t1_12><t2_201><t3_7>' (plus '<t#2>' when the suffix is > 0)."""
+def sid_strings(modality: str, codes: np.ndarray, suffix: np.ndarray) -> pa.StringArray:
+    """Readable ids such as '<t1_12><t2_201><t3_7>' (plus '<t#2>' when the suffix is > 0), built columnar."""
     p = MODALITY_LETTER.get(modality, modality[:1])
-    out = []
-    for row, s in zip(codes.tolist(), suffix.tolist(), strict=True):
-        sid = "".join(f"<{p}{lv + 1}_{c}>" for lv, c in enumerate(row))
-        out.append(sid + (f"<{p}#{s}>" if s > 0 else ""))
-    return out
+    parts: list = []
+    for lv in range(codes.shape[1]):
+        parts += [f"<{p}{lv + 1}_", pa.array(codes[:, lv]).cast(pa.string()), ">"]
+    suffix = pa.array(np.asarray(suffix, dtype=np.int64))
+    tail = pc.if_else(pc.greater(suffix, 0), pc.binary_join_element_wise(f"<{p}#", suffix.cast(pa.string()), ">", ""),
+                      "")
+    if not parts:
+        return tail
+    return pc.binary_join_element_wise(*parts, tail, "")
+
+
+def codes_to_arrow(codes: np.ndarray) -> pa.ListArray:
+    """An (N, L) code matrix as a list<int32> column, without a Python list per row."""
+    n, levels = codes.shape
+    offsets = pa.array(np.arange(0, (n + 1) * levels, levels, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(np.ascontiguousarray(codes, dtype=np.int32).reshape(-1)))
+
+
+def sort_by_id(ids: pa.Array | pa.ChunkedArray, codes: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """Rows ordered by item_id: (ids (N,), codes (N, L))."""
+    ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    order = pc.sort_indices(ids)
+    return ids.take(order), codes[order.to_numpy()]
 
 
 def churn(old: np.ndarray, new: np.ndarray) -> dict:
@@ -119,26 +138,29 @@ NEEDS_CODES = (
 
 
 def local_rows(st: Store, modality: str, encoder_id: str, version: str, cond: str, params: dict,
-               cfg: MotorecConfig, tok, progress: bool) -> tuple[list[str], np.ndarray]:
+               cfg: MotorecConfig, tok, progress: bool) -> tuple[pa.Array, np.ndarray]:
     """Encode the run's items selected by `cond` in this process, streaming vectors from the cache.
 
-    Returns item ids (sorted) and their codes (N, L) int32.
+    Returns item ids (sorted) and their codes (N, L) int32. The vector stream is read unordered (sorting
+    it would make DuckDB sort every selected vector); only the narrow (id, codes) result is sorted.
     """
     con = st.con
     n_todo = con.execute(f"SELECT count(*) FROM run_items r WHERE r.modality = $m AND r.status = 'ok' {cond}",
                          {k: v for k, v in params.items() if k != "enc"}).fetchone()[0]
     reader = fetch_batches(con.execute(
         "SELECT r.item_id, e.vector FROM run_items r JOIN t_embeddings e ON e.encoder_id = $enc AND "
-        f"e.content_hash = r.content_hash WHERE r.modality = $m AND r.status = 'ok' {cond} ORDER BY r.item_id",
+        f"e.content_hash = r.content_hash WHERE r.modality = $m AND r.status = 'ok' {cond}",
         params), cfg.store.encode_batch_rows)
-    ids: list[str] = []
+    ids: list[pa.Array] = []
     chunks: list[np.ndarray] = []
     with tqdm(total=n_todo, desc=f"encode {modality}", disable=not progress, leave=False) as bar:
         for batch in reader:
-            ids += batch.column(0).to_pylist()
+            ids.append(batch.column(0))
             chunks.append(tok.encode(vectors_from_arrow(batch.column(1))).astype(np.int32))  # (B, L)
             bar.update(batch.num_rows)
-    return ids, (np.concatenate(chunks) if chunks else np.zeros((0, tok.levels), np.int32))  # (N, L)
+    if not chunks:
+        return pa.array([], pa.string()), np.zeros((0, tok.levels), np.int32)
+    return sort_by_id(pa.concat_arrays(ids), np.concatenate(chunks))  # (N,), (N, L)
 
 
 def encode_modality(st: Store, run_id: int, modality: str, encoder_id: str, cfg: MotorecConfig, retrain: bool,
@@ -160,20 +182,20 @@ def encode_modality(st: Store, run_id: int, modality: str, encoder_id: str, cfg:
     cond = "" if created else NEEDS_CODES
     params = {"enc": encoder_id, "m": modality} | ({} if created else {"v": version})
     ids, codes = rows(st, modality, encoder_id, version, cond, params, cfg, tok, progress)
-    if not ids:
-        codes = np.zeros((0, tok.levels), np.int32)
+    if len(ids) == 0:
+        ids, codes = pa.array([], pa.string()), np.zeros((0, tok.levels), np.int32)
     existing = None
     if not created:
         old = fetch_arrow(con.execute(
             "SELECT item_id, codes, suffix FROM t_item_codes WHERE modality = $m AND version = $v",
             {"m": modality, "v": version}))
-        existing = (old.column(0).to_pylist(), codes_from_arrow(old.column(1), tok.levels), old.column(2).to_numpy())
-    suffix = assign_suffixes(ids, codes, existing) if ids else np.zeros(0, np.int64)
+        existing = (old.column(0), codes_from_arrow(old.column(1), tok.levels), old.column(2).to_numpy())
+    suffix = assign_suffixes(ids, codes, existing) if len(ids) else np.zeros(0, np.int64)
     code_table = pa.table({
-        "item_id": pa.array(ids, pa.string()),
-        "codes": pa.array(codes.tolist(), pa.list_(pa.int32())),
+        "item_id": ids.cast(pa.string()),
+        "codes": codes_to_arrow(codes),
         "suffix": pa.array(suffix.astype(np.int32)),
-        "sid": pa.array(sid_strings(modality, codes, suffix), pa.string()),
+        "sid": sid_strings(modality, codes, suffix),
     })
     result = ModalityResult(modality, version, created, current, len(ids), stats.get("health", {}),
                             _codes=code_table)
@@ -186,9 +208,10 @@ def encode_modality(st: Store, run_id: int, modality: str, encoder_id: str, cfg:
             old = fetch_arrow(con.execute(
                 "SELECT item_id, codes FROM t_item_codes WHERE modality = $m AND version = $v ORDER BY item_id",
                 {"m": modality, "v": current}))
-            position = {item: i for i, item in enumerate(ids)}
-            keep = [i for i, item in enumerate(old.column(0).to_pylist()) if item in position]
-            old_codes = codes_from_arrow(old.column(1), -1)[keep]
-            new_codes = codes[[position[old.column(0)[i].as_py()] for i in keep]]
-            result.churn = churn(old_codes, new_codes)
+            # items coded in both versions, in item_id order
+            at_new = np.full(old.num_rows, -1)
+            if len(ids):
+                at_new = pc.fill_null(pc.index_in(old.column(0), value_set=ids), -1).to_numpy()
+            keep = np.flatnonzero(at_new >= 0)
+            result.churn = churn(codes_from_arrow(old.column(1), -1)[keep], codes[at_new[keep]])
     return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from motorec.config import MotorecConfig
 from motorec.pipeline.encode import ModalityResult, codes_from_arrow, encode_modality
@@ -18,7 +19,7 @@ from motorec.pipeline.store import Store, fetch_arrow, fetch_batches
 
 
 def _encode_on_ray(st: Store, modality: str, encoder_id: str, version: str, cond: str, params: dict,
-                   cfg: MotorecConfig, staging: Path, workers: int, cpus: float) -> tuple[list[str], np.ndarray]:
+                   cfg: MotorecConfig, staging: Path, workers: int, cpus: float) -> tuple[pa.Array, np.ndarray]:
     """Codes of the items selected by `cond`, ordered by item_id: (ids (N,), codes (N, L) int32)."""
     import ray.data
 
@@ -28,7 +29,7 @@ def _encode_on_ray(st: Store, modality: str, encoder_id: str, version: str, cond
         f"e.content_hash = r.content_hash WHERE r.modality = $m AND r.status = 'ok' {cond}",
         params), cfg.store.encode_batch_rows)
     if not write_parts(reader, todo):
-        return [], np.zeros((0, 0), np.int32)
+        return pa.array([], pa.string()), np.zeros((0, 0), np.int32)
     files = artifact_files(st.tokenizer_dir(modality, version))
     gpu = 1 if cfg.tokenizer.device.startswith("cuda") else 0
     ds = ray.data.read_parquet(str(todo)).map_batches(
@@ -38,7 +39,7 @@ def _encode_on_ray(st: Store, modality: str, encoder_id: str, version: str, cond
     collect(ds, out)
     table = fetch_arrow(st.con.execute(f"SELECT item_id, codes FROM read_parquet('{parquet_glob(out)}') "
                                        "ORDER BY item_id"))
-    return table.column(0).to_pylist(), codes_from_arrow(table.column(1), -1).astype(np.int32)
+    return table.column(0).combine_chunks(), codes_from_arrow(table.column(1), -1).astype(np.int32)
 
 
 def encode_modality_ray(st: Store, run_id: int, modality: str, encoder_id: str, cfg: MotorecConfig,
