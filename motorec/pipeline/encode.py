@@ -109,18 +109,41 @@ class ModalityResult:
                 con.unregister("_codes")
 
 
+def _fit_sample(st: Store, modality: str, encoder_id: str, n: int, batch_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fit sample: up to n of the run's items, in md5(item_id) order; returns (vectors (S, D), degrees (S,)).
+
+    The sample is drawn on the narrow (item_id, content_hash) rows and each sampled item's rank in md5 order is
+    kept; vectors are then streamed unordered and written to their rank's row. DuckDB never sorts vectors.
+    """
+    con = st.con
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE fit_sample AS SELECT item_id, content_hash, "
+        "row_number() OVER (ORDER BY md5(item_id)) - 1 AS rank FROM (SELECT item_id, content_hash FROM run_items "
+        "WHERE modality = $m AND status = 'ok' ORDER BY md5(item_id) LIMIT $n)", {"m": modality, "n": n})
+    size = con.execute("SELECT count(*) FROM fit_sample").fetchone()[0]
+    reader = fetch_batches(con.execute(
+        "SELECT s.rank, e.vector, COALESCE(d.degree, 0) AS degree FROM fit_sample s "
+        "JOIN t_embeddings e ON e.encoder_id = $enc AND e.content_hash = s.content_hash "
+        "LEFT JOIN (SELECT item_id, count(*) AS degree FROM t_interactions GROUP BY item_id) d USING (item_id)",
+        {"enc": encoder_id}), batch_rows)
+    x = np.zeros((0, 0), np.float32)  # (S, D) once the first batch gives D
+    degrees = np.zeros(size, np.int64)  # (S,)
+    for batch in reader:
+        rank = batch.column(0).to_numpy()  # (B,)
+        vectors = vectors_from_arrow(batch.column(1))  # (B, D)
+        if not x.size:
+            x = np.empty((size, vectors.shape[1]), np.float32)
+        x[rank] = vectors
+        degrees[rank] = batch.column(2).to_numpy()
+    con.execute("DROP TABLE fit_sample")
+    return x, degrees
+
+
 def _fit_version(st: Store, modality: str, encoder_id: str, cfg: MotorecConfig, progress: bool):
     """Fit a tokenizer on a deterministic sample of this run's items; returns (tokenizer, version, stats)."""
-    table = fetch_arrow(st.con.execute(
-        "SELECT r.item_id, e.vector, COALESCE(d.degree, 0) AS degree FROM run_items r "
-        "JOIN t_embeddings e ON e.encoder_id = $enc AND e.content_hash = r.content_hash "
-        "LEFT JOIN (SELECT item_id, count(*) AS degree FROM t_interactions GROUP BY item_id) d USING (item_id) "
-        "WHERE r.modality = $m AND r.status = 'ok' ORDER BY md5(r.item_id) LIMIT $n",
-        {"enc": encoder_id, "m": modality, "n": cfg.store.fit_sample_items}))
-    x = vectors_from_arrow(table.column("vector"))  # (N, D)
+    x, degrees = _fit_sample(st, modality, encoder_id, cfg.store.fit_sample_items, cfg.store.encode_batch_rows)
     has_interactions = st.con.execute("SELECT count(*) > 0 FROM t_interactions").fetchone()[0]
-    degrees = table.column("degree").to_numpy() if has_interactions else None
-    tok, stats = fit(x, degrees, cfg.tokenizer, progress=progress)
+    tok, stats = fit(x, degrees if has_interactions else None, cfg.tokenizer, progress=progress)
     version = tokenizer_version(tok)
     target = st.tokenizer_dir(modality, version)
     if target.exists():  # identical tokenizer saved by an earlier (possibly killed) run
