@@ -93,7 +93,8 @@ def fit(
         warnings.warn(f"codebook_size K={k} is not well below N={n} items; many codes will stay unused", stacklevel=2)
     weights = rarity_weights(degrees, n, mode=config.rarity, tau=config.tau)
     mean, std = _standardization(x, config.standardize)
-    x_std = (x - mean) / std
+    x_std = x - mean  # (N, D), standardised in place: one copy of x instead of two
+    x_std /= std
     torch.manual_seed(config.seed)
     start = time.perf_counter()
     if config.method == "rqkmeans":
@@ -102,8 +103,8 @@ def fit(
     else:
         tok, extra = _fit_rqvae(x_std, weights, config, mean, std, progress)
     seconds = time.perf_counter() - start
-    result = tok.quantize(x)
-    health = code_health(result.codes, k, x_std, tok.standardize(result.recon))
+    codes = tok.encode(x)  # (N, L)
+    health = code_health(codes, k, x_std, lambda rows: tok.standardize(tok.decode(codes[rows])))
     stats = FitStats(method=config.method, n_items=n, input_dim=dim, fit_seconds=seconds, health=health, **extra)
     return tok, stats
 
