@@ -121,11 +121,11 @@ def _fit_sample(st: Store, modality: str, encoder_id: str, n: int, batch_rows: i
         "row_number() OVER (ORDER BY md5(item_id)) - 1 AS rank FROM (SELECT item_id, content_hash FROM run_items "
         "WHERE modality = $m AND status = 'ok' ORDER BY md5(item_id) LIMIT $n)", {"m": modality, "n": n})
     size = con.execute("SELECT count(*) FROM fit_sample").fetchone()[0]
-    reader = fetch_batches(con.execute(
-        "SELECT s.rank, e.vector, COALESCE(d.degree, 0) AS degree FROM fit_sample s "
+    reader = fetch_batches(
+        con, "SELECT s.rank, e.vector, COALESCE(d.degree, 0) AS degree FROM fit_sample s "
         "JOIN t_embeddings e ON e.encoder_id = $enc AND e.content_hash = s.content_hash "
         "LEFT JOIN (SELECT item_id, count(*) AS degree FROM t_interactions GROUP BY item_id) d USING (item_id)",
-        {"enc": encoder_id}), batch_rows)
+        {"enc": encoder_id}, batch_rows)
     x = np.zeros((0, 0), np.float32)  # (S, D) once the first batch gives D
     degrees = np.zeros(size, np.int64)  # (S,)
     for batch in reader:
@@ -170,10 +170,10 @@ def local_rows(st: Store, modality: str, encoder_id: str, version: str, cond: st
     con = st.con
     n_todo = con.execute(f"SELECT count(*) FROM run_items r WHERE r.modality = $m AND r.status = 'ok' {cond}",
                          {k: v for k, v in params.items() if k != "enc"}).fetchone()[0]
-    reader = fetch_batches(con.execute(
-        "SELECT r.item_id, e.vector FROM run_items r JOIN t_embeddings e ON e.encoder_id = $enc AND "
+    reader = fetch_batches(
+        con, "SELECT r.item_id, e.vector FROM run_items r JOIN t_embeddings e ON e.encoder_id = $enc AND "
         f"e.content_hash = r.content_hash WHERE r.modality = $m AND r.status = 'ok' {cond}",
-        params), cfg.store.encode_batch_rows)
+        params, cfg.store.encode_batch_rows)
     ids: list[pa.Array] = []
     chunks: list[np.ndarray] = []
     with tqdm(total=n_todo, desc=f"encode {modality}", disable=not progress, leave=False) as bar:

@@ -55,12 +55,18 @@ def fetch_arrow(result: duckdb.DuckDBPyConnection) -> pa.Table:
         return fn()
 
 
-def fetch_batches(result: duckdb.DuckDBPyConnection, rows: int) -> pa.RecordBatchReader:
-    """The pending result streamed as record batches of about `rows` rows."""
-    fn = getattr(result, "to_arrow_reader", None) or result.fetch_record_batch
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return fn(rows)
+def fetch_batches(con: duckdb.DuckDBPyConnection, sql: str, params: dict, rows: int) -> pa.RecordBatchReader:
+    """A query's result streamed as record batches of about `rows` rows.
+
+    Through a relation: duckdb 2's `execute()` materialises the whole result before the first batch (measured:
+    +2.4 GB RSS for 1M 384-d vectors), a relation's reader pulls it chunk by chunk (+0.1 GB beyond the buffer
+    pool). Nothing else may run on `con` until the reader is exhausted.
+    """
+    if hasattr(con, "complete"):  # duckdb 2: finish a result read with fetchone(), or sql() refuses to run
+        con.complete()
+    rel = con.sql(sql, params=params)
+    fn = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader  # duckdb 2.x, 1.x
+    return fn(rows)
 
 
 def now() -> dt.datetime:

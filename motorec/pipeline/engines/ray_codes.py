@@ -24,10 +24,10 @@ def _encode_on_ray(st: Store, modality: str, encoder_id: str, version: str, cond
     import ray.data
 
     todo, out = staging / f"todo_{modality}", staging / f"codes_{modality}"
-    reader = fetch_batches(st.con.execute(
-        "SELECT r.item_id, e.vector FROM run_items r JOIN t_embeddings e ON e.encoder_id = $enc AND "
+    reader = fetch_batches(
+        st.con, "SELECT r.item_id, e.vector FROM run_items r JOIN t_embeddings e ON e.encoder_id = $enc AND "
         f"e.content_hash = r.content_hash WHERE r.modality = $m AND r.status = 'ok' {cond}",
-        params), cfg.store.encode_batch_rows)
+        params, cfg.store.encode_batch_rows)
     if not write_parts(reader, todo):
         return pa.array([], pa.string()), np.zeros((0, 0), np.int32)
     files = artifact_files(st.tokenizer_dir(modality, version))
