@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from motorec.recommender.config import RecommenderConfig
-from motorec.recommender.graph import propagate
+from motorec.recommender.graph import layer_mean
 from motorec.recommender.inputs import ModalityInputs, ModalitySpec
 
 
@@ -250,7 +250,7 @@ class MultiSourceGNN(nn.Module):
             users0.append(self.user_content.weight)  # (U, M d)
             items0.append(vecs.reshape(self.n_items, -1))  # (N, M d)
         x0 = torch.cat([torch.cat(users0, 1), torch.cat(items0, 1)], 0)  # (U + N, C d)
-        mean = torch.stack(propagate(adj, x0, self.config.graph_layers)).mean(0)  # (U + N, C d)
+        mean = layer_mean(adj, x0, self.config.graph_layers)  # (U + N, C d)
         user_id, item_id = mean[:u_n, :d], mean[u_n:, :d] * has_id  # (U, d), (N, d)
         if not self.has_content:
             zeros_u, zeros_i = torch.zeros_like(user_id), torch.zeros_like(item_id)
