@@ -109,7 +109,7 @@ class ModalityResult:
                 con.unregister("_codes")
 
 
-def _fit_sample(st: Store, modality: str, encoder_id: str, n: int, batch_rows: int) -> tuple[np.ndarray, np.ndarray]:
+def _fit_sample(st: Store, modality: str, n: int, batch_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """The fit sample: up to n of the run's items, in md5(item_id) order; returns (vectors (S, D), degrees (S,)).
 
     The sample is drawn on the narrow (item_id, content_hash) rows and each sampled item's rank in md5 order is
@@ -117,15 +117,16 @@ def _fit_sample(st: Store, modality: str, encoder_id: str, n: int, batch_rows: i
     """
     con = st.con
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE fit_sample AS SELECT item_id, content_hash, "
-        "row_number() OVER (ORDER BY md5(item_id)) - 1 AS rank FROM (SELECT item_id, content_hash FROM run_items "
-        "WHERE modality = $m AND status = 'ok' ORDER BY md5(item_id) LIMIT $n)", {"m": modality, "n": n})
+        "CREATE OR REPLACE TEMP TABLE fit_sample AS SELECT item_id, encoder_id, content_hash, "
+        "row_number() OVER (ORDER BY md5(item_id)) - 1 AS rank FROM (SELECT item_id, encoder_id, content_hash "
+        "FROM run_items WHERE modality = $m AND status = 'ok' ORDER BY md5(item_id) LIMIT $n)",
+        {"m": modality, "n": n})
     size = con.execute("SELECT count(*) FROM fit_sample").fetchone()[0]
     reader = fetch_batches(
         con, "SELECT s.rank, e.vector, COALESCE(d.degree, 0) AS degree FROM fit_sample s "
-        "JOIN t_embeddings e ON e.encoder_id = $enc AND e.content_hash = s.content_hash "
+        "JOIN t_embeddings e ON e.encoder_id = s.encoder_id AND e.content_hash = s.content_hash "
         "LEFT JOIN (SELECT item_id, count(*) AS degree FROM t_interactions GROUP BY item_id) d USING (item_id)",
-        {"enc": encoder_id}, batch_rows)
+        {}, batch_rows)
     x = np.zeros((0, 0), np.float32)  # (S, D) once the first batch gives D
     degrees = np.zeros(size, np.int64)  # (S,)
     for batch in reader:
@@ -139,9 +140,9 @@ def _fit_sample(st: Store, modality: str, encoder_id: str, n: int, batch_rows: i
     return x, degrees
 
 
-def _fit_version(st: Store, modality: str, encoder_id: str, cfg: MotorecConfig, progress: bool):
+def _fit_version(st: Store, modality: str, cfg: MotorecConfig, progress: bool):
     """Fit a tokenizer on a deterministic sample of this run's items; returns (tokenizer, version, stats)."""
-    x, degrees = _fit_sample(st, modality, encoder_id, cfg.store.fit_sample_items, cfg.store.encode_batch_rows)
+    x, degrees = _fit_sample(st, modality, cfg.store.fit_sample_items, cfg.store.encode_batch_rows)
     has_interactions = st.con.execute("SELECT count(*) > 0 FROM t_interactions").fetchone()[0]
     tok, stats = fit(x, degrees if has_interactions else None, cfg.tokenizer, progress=progress)
     version = tokenizer_version(tok)
@@ -152,6 +153,10 @@ def _fit_version(st: Store, modality: str, encoder_id: str, cfg: MotorecConfig, 
     save_tokenizer(tok, stats, target)
     return tok, version, load_stats(target)
 
+
+# Vectors are joined on the run's own encoder_id column (r.encoder_id, one value per modality), not on a
+# constant: DuckDB then estimates the cache side as the whole t_embeddings table and builds its hash table on
+# the narrow run side. With `e.encoder_id = $enc` it built it on (content_hash, vector) rows: 1.5 GB at 1M.
 
 # the items of a run that still need codes in an existing version $v: none yet, or changed content
 NEEDS_CODES = (
@@ -169,16 +174,18 @@ def local_rows(st: Store, modality: str, encoder_id: str, version: str, cond: st
     """
     con = st.con
     n_todo = con.execute(f"SELECT count(*) FROM run_items r WHERE r.modality = $m AND r.status = 'ok' {cond}",
-                         {k: v for k, v in params.items() if k != "enc"}).fetchone()[0]
+                         params).fetchone()[0]
     reader = fetch_batches(
-        con, "SELECT r.item_id, e.vector FROM run_items r JOIN t_embeddings e ON e.encoder_id = $enc AND "
+        con, "SELECT r.item_id, e.vector FROM run_items r JOIN t_embeddings e ON e.encoder_id = r.encoder_id AND "
         f"e.content_hash = r.content_hash WHERE r.modality = $m AND r.status = 'ok' {cond}",
         params, cfg.store.encode_batch_rows)
     ids: list[pa.Array] = []
     chunks: list[np.ndarray] = []
     with tqdm(total=n_todo, desc=f"encode {modality}", disable=not progress, leave=False) as bar:
         for batch in reader:
-            ids.append(batch.column(0))
+            # copied: the columns of a batch read from DuckDB are freed together, so keeping the id column itself
+            # would keep every batch's vectors alive until the end (+1.5 GB at 1M items)
+            ids.append(pa.concat_arrays([batch.column(0)]))
             chunks.append(tok.encode(vectors_from_arrow(batch.column(1))).astype(np.int32))  # (B, L)
             bar.update(batch.num_rows)
     if not chunks:
@@ -195,7 +202,7 @@ def encode_modality(st: Store, run_id: int, modality: str, encoder_id: str, cfg:
     con = st.con
     current = st.current_version(modality)
     if retrain or current is None:
-        tok, version, stats = _fit_version(st, modality, encoder_id, cfg, progress)
+        tok, version, stats = _fit_version(st, modality, cfg, progress)
         created = version != current
     else:
         version, created = current, False
@@ -203,7 +210,7 @@ def encode_modality(st: Store, run_id: int, modality: str, encoder_id: str, cfg:
                              device=cfg.tokenizer.device)
         stats = load_stats(st.tokenizer_dir(modality, current))
     cond = "" if created else NEEDS_CODES
-    params = {"enc": encoder_id, "m": modality} | ({} if created else {"v": version})
+    params = {"m": modality} | ({} if created else {"v": version})
     ids, codes = rows(st, modality, encoder_id, version, cond, params, cfg, tok, progress)
     if len(ids) == 0:
         ids, codes = pa.array([], pa.string()), np.zeros((0, tok.levels), np.int32)

@@ -25,7 +25,7 @@ def _encode_on_ray(st: Store, modality: str, encoder_id: str, version: str, cond
 
     todo, out = staging / f"todo_{modality}", staging / f"codes_{modality}"
     reader = fetch_batches(
-        st.con, "SELECT r.item_id, e.vector FROM run_items r JOIN t_embeddings e ON e.encoder_id = $enc AND "
+        st.con, "SELECT r.item_id, e.vector FROM run_items r JOIN t_embeddings e ON e.encoder_id = r.encoder_id AND "
         f"e.content_hash = r.content_hash WHERE r.modality = $m AND r.status = 'ok' {cond}",
         params, cfg.store.encode_batch_rows)
     if not write_parts(reader, todo):
