@@ -56,12 +56,18 @@ class FitStats:
         return d
 
 
+STD_BLOCK = 64  # columns per np.std call in _standardization
+
+
 def _standardization(x: np.ndarray, enabled: bool) -> tuple[np.ndarray, np.ndarray]:
     dim = x.shape[1]
     if not enabled:
         return np.zeros(dim, np.float32), np.ones(dim, np.float32)
     mean = x.mean(0, dtype=np.float64).astype(np.float32)
-    std = x.std(0, dtype=np.float64).astype(np.float32)
+    # by blocks of columns: np.std's float64 (N, D) temporary would be twice x (600 MB at 200k x 384); each
+    # column's std is computed exactly as before
+    std = np.concatenate([x[:, c : c + STD_BLOCK].std(0, dtype=np.float64) for c in range(0, dim, STD_BLOCK)])
+    std = std.astype(np.float32)
     return mean, np.maximum(std, 1e-6).astype(np.float32)
 
 
