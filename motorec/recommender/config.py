@@ -35,6 +35,9 @@ class RecommenderConfig:
             helps no cold item.
         id_dropout: share of items whose ID part is zeroed at each step, so the model learns to rank
             from content alone (strict-cold items have no ID).
+        lambda_content: weight of a second BPR term in which every item of the batch is scored from
+            content alone (as a strict-cold item is), so the content path learns from every step while
+            the main term keeps the ID part of warm items; 0 turns it off.
         lr, batch_size, epochs, patience, eval_every: optimisation; patience counts evaluations.
         seed, device: reproducibility and placement.
         content: "codes" (code embeddings + z_q projection), "continuous" (a projection of the raw
@@ -66,6 +69,7 @@ class RecommenderConfig:
     lambda_reg: float = 1e-4
     content_weight_decay: float = 1e-3
     id_dropout: float = 0.3
+    lambda_content: float = 0.0
     lr: float = 5e-3
     batch_size: int = 2048
     epochs: int = 150
@@ -90,7 +94,9 @@ class RecommenderConfig:
         require(self.embedding_dim >= 1, "embedding_dim must be >= 1")
         require(self.graph_layers >= 0, "graph_layers must be >= 0")
         require(0.0 <= self.alpha <= 1.0, "alpha must be in [0, 1]")
-        require(self.lambda_cl >= 0 and self.lambda_rq >= 0 and self.lambda_reg >= 0, "loss weights must be >= 0")
+        require(
+            min(self.lambda_cl, self.lambda_rq, self.lambda_reg, self.lambda_content) >= 0, "loss weights must be >= 0"
+        )
         require(self.content_weight_decay >= 0, "content_weight_decay must be >= 0")
         require(self.cl_temperature > 0, "cl_temperature must be > 0")
         require(self.cl_samples >= 2, "cl_samples must be >= 2")

@@ -42,6 +42,7 @@ class Encoded:
     user_id: torch.Tensor  # (U, d) ID view (layer mean)
     item_content: torch.Tensor  # (N, d) fused content view h_i
     item_id: torch.Tensor  # (N, d) ID view (layer mean, zero for items without ID)
+    content_bias: torch.Tensor  # (N,) the content part of b_i (without the no-ID offset)
 
 
 class HybridFusion(nn.Module):
@@ -255,7 +256,8 @@ class MultiSourceGNN(nn.Module):
         if not self.has_content:
             zeros_u, zeros_i = torch.zeros_like(user_id), torch.zeros_like(item_id)
             items = item_id if id_keep is None else item_id * id_keep[:, None]
-            return Encoded(user_id, items, item_id.new_zeros(self.n_items), zeros_u, user_id, zeros_i, item_id)
+            no_bias = item_id.new_zeros(self.n_items)
+            return Encoded(user_id, items, no_bias, zeros_u, user_id, zeros_i, item_id, no_bias)
         m = len(self.modalities)
         user_views = mean[:u_n, d:].reshape(u_n, m, d)  # (U, M, d)
         h_u = self.fusion(user_views, torch.ones(u_n, m, dtype=torch.bool, device=x0.device))  # (U, d)
@@ -264,5 +266,12 @@ class MultiSourceGNN(nn.Module):
         id_part = item_id * present[:, None]
         users = self.user_gate(h_u, user_id)
         items = self.item_gate(h_i, id_part)
-        bias = bias + self.no_id_bias * (1 - present)
-        return Encoded(users, items, bias, h_u, user_id, h_i, item_id)
+        return Encoded(users, items, bias + self.no_id_bias * (1 - present), h_u, user_id, h_i, item_id, bias)
+
+    def content_only(self, enc: Encoded, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final vectors and biases of items `rows` (B,) scored without their ID part, as strict-cold items are.
+
+        The no-ID offset is left out: it is the same for every such item. Shapes: -> (B, d or 2 d), (B,).
+        """
+        h = enc.item_content[rows]  # (B, d)
+        return self.item_gate(h, torch.zeros_like(h)), enc.content_bias[rows]

@@ -1,8 +1,11 @@
 """Training of the multi-source encoder (METHOD.md §5).
 
-L = L_BPR + lambda_cl * L_InfoNCE + lambda_rq * L_tok + lambda_reg * ||Theta_0||^2 where
+L = L_BPR + lambda_content * L_BPR-content + lambda_cl * L_InfoNCE + lambda_rq * L_tok + lambda_reg * ||Theta_0||^2
+where
 - L_BPR = -mean log sigmoid(s(u, i) - s(u, j)), one uniform negative j per positive, drawn from the
   items with training interactions (never the user's own);
+- L_BPR-content is the same pairs scored with both items' ID parts removed (how a strict-cold item is
+  scored), so the content path is trained on every pair, not only on the ID-dropped share;
 - L_InfoNCE pulls the content view and the ID view of the same node together against the other nodes
   of the batch (items and users, temperature 0.2, symmetric);
 - L_tok is the tokenizer loss under joint fine-tuning (see `joint.py`), 0 otherwise;
@@ -213,13 +216,19 @@ def fit(
             s_pos = (enc.users[u] * enc.items[i]).sum(1) + enc.bias[i]  # (B,)
             s_neg = (enc.users[u] * enc.items[j]).sum(1) + enc.bias[j]  # (B,)
             bpr = -F.logsigmoid(s_pos - s_neg).mean()
+            bpr_content = bpr.new_zeros(())
+            if model.has_content and cfg.lambda_content > 0:
+                (vi, bi_), (vj, bj_) = model.content_only(enc, i), model.content_only(enc, j)  # (B, d), (B,)
+                diff = (enc.users[u] * (vi - vj)).sum(1) + bi_ - bj_  # (B,)
+                bpr_content = -F.logsigmoid(diff).mean()
             reg = model.user_id.weight[u].square().sum() + model.item_id.weight[i].square().sum()
             reg = reg + model.item_id.weight[j].square().sum()
             if model.has_content:
                 reg = reg + model.user_content.weight[u].square().sum()
             reg = reg / (2 * len(rows))
             cl = _contrastive(enc, u, i, cfg, gen) if (cfg.contrastive and model.has_content) else bpr.new_zeros(())
-            loss = bpr + cfg.lambda_cl * cl + cfg.lambda_rq * rq + cfg.lambda_reg * reg
+            loss = bpr + cfg.lambda_content * bpr_content + cfg.lambda_cl * cl
+            loss = loss + cfg.lambda_rq * rq + cfg.lambda_reg * reg
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

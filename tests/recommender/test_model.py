@@ -127,3 +127,21 @@ def test_encode_items_scores_items_added_after_training():
     items, bias, _ = model.encode_items(new, torch.zeros(2, 8))
     torch.testing.assert_close(items[0], enc.items[7])
     torch.testing.assert_close(bias, enc.bias[[7, 0]])
+
+
+@pytest.mark.parametrize("id_join", ["sum", "concat"])
+def test_content_only_scoring_is_how_an_item_without_id_is_scored(id_join):
+    # the content-only BPR term must train exactly the path a strict-cold item is ranked by
+    with torch.no_grad():
+        model, adj, c, has_id = build(id_join=id_join)
+        model.no_id_bias.fill_(0.7)
+        for gate in (model.item_gate, model.user_gate):  # non-trivial gates, so "sum" and "concat" differ
+            gate.gate.weight.normal_()
+        enc = model(adj, c, has_id)
+        rows = torch.tensor([0, 3, 7])
+        vecs, bias = model.content_only(enc, rows)
+        no_id = model.encode_items({m: x.rows(rows) for m, x in c.items()}, torch.zeros(3, 8))
+        torch.testing.assert_close(vecs, no_id[0])
+        torch.testing.assert_close(bias + 0.7, no_id[1])  # the no-ID offset is common to all of them
+        torch.testing.assert_close(vecs[2], enc.items[7])  # item 7 has no ID anyway
+        assert not torch.allclose(vecs[0], enc.items[0])  # item 0's ID part is gone
