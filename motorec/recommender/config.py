@@ -69,7 +69,7 @@ class RecommenderConfig:
     lambda_reg: float = 1e-4
     content_weight_decay: float = 1e-3
     id_dropout: float = 0.3
-    lambda_content: float = 0.0
+    lambda_content: float = 1.0
     lr: float = 5e-3
     batch_size: int = 2048
     epochs: int = 150
@@ -80,7 +80,7 @@ class RecommenderConfig:
     content: Literal["codes", "continuous", "none"] = "codes"
     use_zq_projection: bool = True
     fusion: Literal["hybrid", "concat", "attention"] = "hybrid"
-    id_join: Literal["sum", "concat"] = "sum"
+    id_join: Literal["sum", "concat"] = "concat"
     contrastive: bool = True
     joint: bool = False
     ara: bool = True

@@ -42,7 +42,8 @@ def build(**overrides):
 def test_shapes(kind, fusion):
     model, adj, c, has_id = build(content=kind, fusion=fusion)
     enc = model(adj, c, has_id)
-    assert enc.users.shape == (U, 8) and enc.items.shape == (N, 8) and enc.bias.shape == (N,)
+    width = 16 if kind != "none" else 8  # the default id_join="concat" appends the gated ID part
+    assert enc.users.shape == (U, width) and enc.items.shape == (N, width) and enc.bias.shape == (N,)
     assert enc.user_content.shape == enc.user_id.shape == (U, 8)
     assert enc.item_content.shape == enc.item_id.shape == (N, 8)
     assert torch.isfinite(enc.users).all() and torch.isfinite(enc.items).all()
