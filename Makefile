@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data/ml-100k
 STORE ?= motorec-store
 
-.PHONY: venv demo test test-all bench lint clean-demo
+.PHONY: venv demo test test-all bench bench-scale lint clean-demo
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,8 +49,21 @@ demo: $(STAMP) $(DATA)/ml-100k.inter
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not gpu"
 
-bench: $(STAMP) $(DATA)/ml-100k.inter
+# cornac (BPR and VBPR peers of ml100k_bench) is installed for the benchmarks only, never a motorec dependency
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet "cornac==3.0.1"
+	touch $(BENCH_STAMP)
+
+# each writes its table to benchmarks/results/; none of them gates CI
+bench: $(BENCH_STAMP) $(DATA)/ml-100k.inter
 	$(PY) benchmarks/tokenizer_bench.py --data $(DATA)
+	$(PY) benchmarks/pipeline_bench.py
+	$(PY) benchmarks/ml100k_bench.py --data $(DATA)
+
+# synthetic catalogs up to 1M items, local and Ray engines (about an hour on 2 cores)
+bench-scale: $(STAMP)
+	$(PY) benchmarks/scale_bench.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check motorec tests benchmarks scripts
