@@ -49,7 +49,7 @@ def collision_mask(codes: np.ndarray) -> np.ndarray:
 
 
 def reconstruction_quality(
-    x_std: np.ndarray, recon_std: Callable[[slice], np.ndarray], chunk: int = 65_536
+    x_std: np.ndarray, recon_std: Callable[[slice], np.ndarray], chunk: int = 16_384
 ) -> tuple[float, float | None]:
     """MSE and explained variance of a reconstruction of x_std (N, D), both in the standardised space.
 
