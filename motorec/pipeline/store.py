@@ -129,7 +129,7 @@ class Store:
         self.root, self.con, self._lock = root, con, lock
 
     @classmethod
-    def open(cls, root: str | os.PathLike | None = None, *, wait_s: float = 0.0, memory_limit: str = "2GB") -> Store:
+    def open(cls, root: str | os.PathLike | None = None, *, wait_s: float = 0.0, memory_limit: str = "512MB") -> Store:
         root = resolve_store(root)
         if root.exists() and not root.is_dir():
             raise InputError(f"store path {root} exists and is not a directory")
@@ -142,8 +142,9 @@ class Store:
             con.execute(f"SET memory_limit = '{memory_limit}'")  # validated by StoreConfig
             # the embedding cache grows by one small transaction per catalog batch; DuckDB's default checkpoint
             # every 16 MB of WAL rewrites the table's open row group each time (measured: 150 s of a 200 s embed
-            # stage at 1M 384-d vectors). Committed data is durable in the WAL either way.
-            con.execute("SET checkpoint_threshold = '1GB'")
+            # stage at 1M 384-d vectors). 256 MB keeps the uncheckpointed rows it holds in memory bounded;
+            # committed data is durable in the WAL either way.
+            con.execute("SET checkpoint_threshold = '256MB'")
             # write nothing unless needed: a run that then fails on bad input leaves the file untouched
             if _stored_schema(con) != _SCHEMA_SHA:
                 con.execute("BEGIN")
