@@ -33,7 +33,10 @@ class StoreConfig:
     # DuckDB's buffer pool fills to this limit with cached vector blocks: 1M-item local tokenize, embed stage
     # peak RSS 2.0 GiB at "1GB", 1.5 GiB at "512MB" (torch and motorec alone take ~1.0 GiB)
     memory_limit: str = "512MB"
-    fit_sample_items: int = 200_000
+    # the fit holds the sample twice (raw and standardised: 150 MB each per 100k 384-d items) on top of ~1.5 GiB
+    # (torch, DuckDB's pool, the run's tables) and ~0.4 GiB of training runtime: a 1M-item local tokenize peaks
+    # at 2.26 GiB RSS with 200_000, 1.93 GiB with 100_000 (the fit stage is the peak either way)
+    fit_sample_items: int = 100_000
     encode_batch_rows: int = 16_384
 
     def __post_init__(self) -> None:
