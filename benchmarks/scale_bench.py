@@ -4,7 +4,7 @@ Catalogs are synthetic: precomputed 384-d `feat_text` vectors around 512 centres
 in chunks so generating them is bounded in memory. Each tokenize run is a fresh subprocess on a fresh store;
 peak RSS is the run process's VmHWM (for Ray: the driver) and, sampled every 0.2 s, the peak summed RSS of the
 run's whole process tree (Ray's raylet, GCS and workers included). The tokenizer fit time (on the fit sample,
-`[store] fit_sample_items`, default 200k) is measured separately by wrapping `fit`.
+`[store] fit_sample_items`) is measured separately by wrapping `fit`.
 
     python benchmarks/scale_bench.py                       # 10k, 100k, 1M; local and ray
     python benchmarks/scale_bench.py --sizes 10000 --engines local
@@ -152,10 +152,14 @@ def child(engine: str, catalog: str, store: str) -> None:
 
 
 def write_table(rows: list[dict], out: Path) -> None:
+    from motorec.config import StoreConfig
+
+    store = StoreConfig()
     lines = [
         "# Scale benchmark: `motorec tokenize`, synthetic 384-d feat_text catalogs",
         "",
-        f"Tokenizer: {json.dumps(TOKENIZER)}; fit sample: 200k items (default `[store] fit_sample_items`).",
+        f"Tokenizer: {json.dumps(TOKENIZER)}; fit sample: {store.fit_sample_items:,} items, DuckDB memory_limit "
+        f"{store.memory_limit} (`[store]` defaults).",
         "Host: 2 CPU cores shared with other jobs (load varies), no GPU. Ray: in-process, 2 CPUs, 2 actors per "
         "stage. `rest` = wall - fit (validation, hashing, embedding cache, encode, commit, export). "
         "`driver` = VmHWM of the run process; `tree` = peak summed RSS of its process tree, sampled.",
