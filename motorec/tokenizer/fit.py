@@ -12,12 +12,15 @@ Glossary: N items, D input dim, E latent dim, L levels, K codebook size.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
+import faiss
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -57,6 +60,27 @@ class FitStats:
 
 
 STD_BLOCK = 64  # columns per np.std call in _standardization
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch and faiss on one CPU thread inside the block, restoring the caller's settings after.
+
+    Why the fit runs single-threaded: the same input and seed must give the same tokenizer on CPU, and a
+    multi-threaded BLAS may use fewer threads than asked on a busy machine, which changes the order of
+    floating-point sums. Two 2-thread fits of one 30k-item catalog gave two different versions (and so
+    a Ray run and a local run disagreed); one thread repeats exactly. The fit's steps (batches of 512,
+    an MLP of width 256) are small enough that one thread costs little: on 2 shared cores a 10k-item fit
+    took 11.5 s on one thread and 93.6 s on two.
+    """
+    torch_threads, faiss_threads = torch.get_num_threads(), faiss.omp_get_max_threads()
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(torch_threads)
+        faiss.omp_set_num_threads(faiss_threads)
 
 
 def _standardization(x: np.ndarray, enabled: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -103,11 +127,12 @@ def fit(
     x_std /= std
     torch.manual_seed(config.seed)
     start = time.perf_counter()
-    if config.method == "rqkmeans":
-        tok: Tokenizer = fit_rqkmeans(x_std, config, mean, std).to(config.device)
-        extra: dict = {}
-    else:
-        tok, extra = _fit_rqvae(x_std, weights, config, mean, std, progress)
+    with single_threaded():
+        if config.method == "rqkmeans":
+            tok: Tokenizer = fit_rqkmeans(x_std, config, mean, std).to(config.device)
+            extra: dict = {}
+        else:
+            tok, extra = _fit_rqvae(x_std, weights, config, mean, std, progress)
     seconds = time.perf_counter() - start
     codes = tok.encode(x)  # (N, L)
     health = code_health(codes, k, x_std, lambda rows: tok.standardize(tok.decode(codes[rows])))

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from motorec.errors import InputError
-from motorec.tokenizer import RQVAEConfig, fit
+from motorec.tokenizer import RQVAEConfig, fit, tokenizer_version
 from motorec.tokenizer.base import check_vectors
 from motorec.tokenizer.health import usage_entropy
 
@@ -169,3 +169,24 @@ def test_parallel_chunked_encode_matches_the_sequential_one(clustered, method):
     parallel = tok.encode(x)
     assert torch.get_num_threads() == 2  # restored after the worker pool
     np.testing.assert_array_equal(parallel, sequential)
+
+
+@pytest.mark.parametrize("method", ["rqvae", "rqkmeans"])
+def test_fit_does_not_depend_on_the_callers_thread_count(clustered, method):
+    # a multi-threaded BLAS changes float summation order under load; the fit pins itself to one thread
+    import faiss
+
+    x, _ = clustered
+    cfg = RQVAEConfig(method=method, levels=2, **FAST)
+    faiss_threads = faiss.omp_get_max_threads()
+    torch.set_num_threads(1)  # the fixture restores the caller's value afterwards
+    one, _ = fit(x, config=cfg, progress=False)
+    torch.set_num_threads(2)
+    faiss.omp_set_num_threads(2)
+    try:
+        two, _ = fit(x, config=cfg, progress=False)
+        assert torch.get_num_threads() == 2 and faiss.omp_get_max_threads() == 2  # restored
+    finally:
+        faiss.omp_set_num_threads(faiss_threads)
+    assert tokenizer_version(one) == tokenizer_version(two)
+    np.testing.assert_array_equal(one.encode(x), two.encode(x))
