@@ -51,8 +51,8 @@ class ContentKNN:
             raise InputError(f"vectors must be (N, D), got {tuple(x.shape)}")
         self.mask = torch.ones(n_items, dtype=torch.bool) if mask is None else torch.as_tensor(mask, dtype=torch.bool)
         x = F.normalize(x, dim=1) * self.mask[:, None]  # (N, D)
-        u = torch.as_tensor(np.asarray(train[0], dtype=np.int64))
-        i = torch.as_tensor(np.asarray(train[1], dtype=np.int64))
+        u = torch.from_numpy(np.array(train[0], dtype=np.int64))  # a copy: the input may be read-only
+        i = torch.from_numpy(np.array(train[1], dtype=np.int64))
         keep = self.mask[i]
         u, i = u[keep], i[keep]
         profile = torch.zeros(n_users, x.shape[1]).index_add_(0, u, x[i])  # (U, D) sum over training items
