@@ -145,7 +145,8 @@ def _fit_version(st: Store, modality: str, cfg: MotorecConfig, progress: bool):
     """Fit a tokenizer on a deterministic sample of this run's items; returns (tokenizer, version, stats)."""
     x, degrees = _fit_sample(st, modality, cfg.store.fit_sample_items, cfg.store.encode_batch_rows)
     has_interactions = st.con.execute("SELECT count(*) > 0 FROM t_interactions").fetchone()[0]
-    tok, stats = fit(x, degrees if has_interactions else None, cfg.tokenizer, progress=progress)
+    tok, stats = fit(x, degrees if has_interactions else None, cfg.tokenizer, progress=progress, overwrite=True)
+    del x  # standardised in place by fit; not used again
     version = tokenizer_version(tok)
     target = st.tokenizer_dir(modality, version)
     if target.exists():  # identical tokenizer saved by an earlier (possibly killed) run

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from motorec.errors import InputError
-from motorec.tokenizer.base import Tokenizer, check_vectors
+from motorec.tokenizer.base import ENCODE_CHUNK, Tokenizer, check_vectors
 from motorec.tokenizer.config import RQVAEConfig
 from motorec.tokenizer.health import CodeHealth, code_health
 from motorec.tokenizer.kmeans import residual_kmeans
@@ -101,6 +101,7 @@ def fit(
     config: RQVAEConfig | None = None,
     *,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> tuple[Tokenizer, FitStats]:
     """Fit a tokenizer on item vectors.
 
@@ -109,6 +110,8 @@ def fit(
         degrees: (N,) training-interaction counts per item, for rarity weights (ARA); None if unknown.
         config: `RQVAEConfig`; `method` picks the RQ-VAE or the RQ-KMeans baseline.
         progress: show a progress bar.
+        overwrite: standardise `vectors` in place instead of in a copy, for a caller that gives them up
+            (float32 C-contiguous input only; saves one (N, D) copy, 150 MB for a 100k x 384 sample).
 
     Returns:
         The fitted tokenizer (eval mode, on config.device) and its `FitStats`.
@@ -123,8 +126,11 @@ def fit(
         warnings.warn(f"codebook_size K={k} is not well below N={n} items; many codes will stay unused", stacklevel=2)
     weights = rarity_weights(degrees, n, mode=config.rarity, tau=config.tau)
     mean, std = _standardization(x, config.standardize)
-    x_std = x - mean  # (N, D), standardised in place: one copy of x instead of two
+    x_std = x if overwrite and x is vectors else x - mean  # (N, D): the input itself, or one copy
+    if x_std is x:
+        x_std -= mean
     x_std /= std
+    del x  # from here on only the standardised matrix
     torch.manual_seed(config.seed)
     start = time.perf_counter()
     with single_threaded():
@@ -134,10 +140,23 @@ def fit(
         else:
             tok, extra = _fit_rqvae(x_std, weights, config, mean, std, progress)
     seconds = time.perf_counter() - start
-    codes = tok.encode(x)  # (N, L)
+    codes = _codes_of_standardized(tok, x_std)  # (N, L), as tok.encode gives for the raw vectors
     health = code_health(codes, k, x_std, lambda rows: tok.standardize(tok.decode(codes[rows])))
     stats = FitStats(method=config.method, n_items=n, input_dim=dim, fit_seconds=seconds, health=health, **extra)
     return tok, stats
+
+
+def _codes_of_standardized(tok: Tokenizer, x_std: np.ndarray) -> np.ndarray:
+    """Codes (N, L) of standardised vectors (N, D): `tok.encode` without standardising again.
+
+    The same float32 operations as `encode`'s, (x - mean) / std elementwise, so the codes are identical.
+    """
+    out = np.empty((x_std.shape[0], tok.levels), dtype=np.int64)
+    with torch.inference_mode():
+        for start in range(0, len(x_std), ENCODE_CHUNK):
+            chunk = torch.from_numpy(x_std[start : start + ENCODE_CHUNK]).to(tok.device)  # (B, D)
+            out[start : start + len(chunk)] = tok._encode_std(chunk).cpu().numpy()
+    return out
 
 
 def _fit_rqvae(

@@ -190,3 +190,16 @@ def test_fit_does_not_depend_on_the_callers_thread_count(clustered, method):
         faiss.omp_set_num_threads(faiss_threads)
     assert tokenizer_version(one) == tokenizer_version(two)
     np.testing.assert_array_equal(one.encode(x), two.encode(x))
+
+
+@pytest.mark.parametrize("method", ["rqvae", "rqkmeans"])
+def test_overwrite_fits_the_same_tokenizer_without_a_copy(clustered, method):
+    x, _ = clustered
+    cfg = RQVAEConfig(method=method, levels=2, **FAST)
+    ref, ref_stats = fit(x, config=cfg, progress=False)
+    given = x.astype(np.float32, copy=True)
+    tok, stats = fit(given, config=cfg, progress=False, overwrite=True)
+    assert tokenizer_version(tok) == tokenizer_version(ref)
+    np.testing.assert_array_equal(tok.encode(x), ref.encode(x))
+    assert stats.health.to_dict() == ref_stats.health.to_dict()
+    np.testing.assert_allclose(given, tok.standardize(x), rtol=1e-6, atol=1e-6)  # the input was used in place
