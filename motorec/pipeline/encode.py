@@ -40,8 +40,6 @@ def sid_strings(modality: str, codes: np.ndarray, suffix: np.ndarray) -> pa.Stri
     suffix = pa.array(np.asarray(suffix, dtype=np.int64))
     tail = pc.if_else(pc.greater(suffix, 0), pc.binary_join_element_wise(f"<{p}#", suffix.cast(pa.string()), ">", ""),
                       "")
-    if not parts:
-        return tail
     return pc.binary_join_element_wise(*parts, tail, "")
 
 

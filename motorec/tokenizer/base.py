@@ -105,7 +105,16 @@ class Tokenizer(abc.ABC):
     # -- the public interface -------------------------------------------------------------------------
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Codes of items; x (N, D) float -> (N, L) int64, always L columns."""
-        x = check_vectors(x, dim=self.input_dim)
+        return self._encode_rows(check_vectors(x, dim=self.input_dim), standardized=False)
+
+    def encode_standardized(self, x_std: np.ndarray) -> np.ndarray:
+        """Codes of vectors already standardised as `standardize` does; (N, D) -> (N, L) int64.
+
+        Equal to `encode` of the raw vectors: the same float32 (x - mean) / std, done by the caller.
+        """
+        return self._encode_rows(check_vectors(x_std, dim=self.input_dim), standardized=True)
+
+    def _encode_rows(self, x: np.ndarray, standardized: bool) -> np.ndarray:
         n = x.shape[0]
         out = np.empty((n, self.levels), dtype=np.int64)
         mean = torch.from_numpy(self.mean).to(self.device)
@@ -114,7 +123,8 @@ class Tokenizer(abc.ABC):
         def work(start: int) -> None:
             with torch.inference_mode():  # thread-local, so entered by every worker
                 chunk = torch.from_numpy(x[start : start + ENCODE_CHUNK]).to(self.device)
-                chunk = (chunk - mean).div_(std)  # == standardize(), one copy instead of two
+                if not standardized:
+                    chunk = (chunk - mean).div_(std)  # == standardize(), one copy instead of two
                 out[start : start + len(chunk)] = self._encode_std(chunk).cpu().numpy()
 
         starts = range(0, n, ENCODE_CHUNK)

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from motorec.errors import InputError
-from motorec.tokenizer.base import ENCODE_CHUNK, Tokenizer, check_vectors
+from motorec.tokenizer.base import Tokenizer, check_vectors
 from motorec.tokenizer.config import RQVAEConfig
 from motorec.tokenizer.health import CodeHealth, code_health
 from motorec.tokenizer.kmeans import residual_kmeans
@@ -140,23 +140,10 @@ def fit(
         else:
             tok, extra = _fit_rqvae(x_std, weights, config, mean, std, progress)
     seconds = time.perf_counter() - start
-    codes = _codes_of_standardized(tok, x_std)  # (N, L), as tok.encode gives for the raw vectors
+    codes = tok.encode_standardized(x_std)  # (N, L), as tok.encode gives for the raw vectors
     health = code_health(codes, k, x_std, lambda rows: tok.standardize(tok.decode(codes[rows])))
     stats = FitStats(method=config.method, n_items=n, input_dim=dim, fit_seconds=seconds, health=health, **extra)
     return tok, stats
-
-
-def _codes_of_standardized(tok: Tokenizer, x_std: np.ndarray) -> np.ndarray:
-    """Codes (N, L) of standardised vectors (N, D): `tok.encode` without standardising again.
-
-    The same float32 operations as `encode`'s, (x - mean) / std elementwise, so the codes are identical.
-    """
-    out = np.empty((x_std.shape[0], tok.levels), dtype=np.int64)
-    with torch.inference_mode():
-        for start in range(0, len(x_std), ENCODE_CHUNK):
-            chunk = torch.from_numpy(x_std[start : start + ENCODE_CHUNK]).to(tok.device)  # (B, D)
-            out[start : start + len(chunk)] = tok._encode_std(chunk).cpu().numpy()
-    return out
 
 
 def _fit_rqvae(

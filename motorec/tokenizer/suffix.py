@@ -94,8 +94,7 @@ def assign_suffixes(
     if len(new) == 0:
         return out
     # one group id per distinct tuple over the held slots and the new rows
-    _, group = np.unique(np.concatenate([held_codes, codes[new]]).reshape(len(held_codes) + len(new), -1),
-                         axis=0, return_inverse=True)
+    _, group = np.unique(np.concatenate([held_codes, codes[new]]), axis=0, return_inverse=True)
     group = group.reshape(-1)
     used = np.full(group.max() + 1, -1, dtype=np.int64)  # largest suffix in use per tuple
     np.maximum.at(used, group[: len(held_codes)], held_suffix)

@@ -203,3 +203,10 @@ def test_overwrite_fits_the_same_tokenizer_without_a_copy(clustered, method):
     np.testing.assert_array_equal(tok.encode(x), ref.encode(x))
     assert stats.health.to_dict() == ref_stats.health.to_dict()
     np.testing.assert_allclose(given, tok.standardize(x), rtol=1e-6, atol=1e-6)  # the input was used in place
+
+
+@pytest.mark.parametrize("method", ["rqvae", "rqkmeans"])
+def test_encode_standardized_equals_encode_of_the_raw_vectors(clustered, method):
+    x, _ = clustered
+    tok, _ = fit(x, config=RQVAEConfig(method=method, levels=2, **FAST), progress=False)
+    np.testing.assert_array_equal(tok.encode_standardized(tok.standardize(x)), tok.encode(x))
