@@ -66,7 +66,9 @@ class HybridFusion(nn.Module):
         out = x.new_zeros(b, d)
         if self.alpha > 0:
             out = out + self.alpha * self.concat(x.reshape(b, m * d))
-        if self.alpha < 1:
+        if self.alpha < 1 and m == 1:  # one source: its attention weight is 1 where present, 0 where masked
+            out = out + (1 - self.alpha) * x[:, 0]
+        elif self.alpha < 1:
             logits = torch.tanh(self.key(x)) @ self.query  # (B, M)
             logits = logits.masked_fill(~mask, float("-inf"))
             weights = torch.softmax(logits, dim=1).nan_to_num(0.0)  # rows with no source give 0
@@ -274,4 +276,6 @@ class MultiSourceGNN(nn.Module):
         The no-ID offset is left out: it is the same for every such item. Shapes: -> (B, d or 2 d), (B,).
         """
         h = enc.item_content[rows]  # (B, d)
-        return self.item_gate(h, torch.zeros_like(h)), enc.content_bias[rows]
+        # the gated ID part of a zero ID vector is zero whatever the gate says, so the gate is not run
+        vec = h if self.config.id_join == "sum" else F.pad(h, (0, h.shape[1]))
+        return vec, enc.content_bias[rows]

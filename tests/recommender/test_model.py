@@ -121,6 +121,23 @@ def test_fusion_attention_ignores_masked_sources():
     torch.testing.assert_close(concat(x[:, :1], mask[:, :1]), x[:, 0] * mask[:, :1])  # identity at init
 
 
+def test_fusion_single_source_shortcut_matches_the_attention_formula():
+    # with one source the attention is skipped; it must give what softmax over one logit gives
+    torch.manual_seed(0)
+    fusion = HybridFusion(1, 4, alpha=0.3)
+    with torch.no_grad():
+        fusion.query.normal_()  # a non-trivial attention, which a single source must not feel
+        fusion.concat.weight.normal_()
+    x = torch.randn(5, 1, 4)
+    mask = torch.tensor([[True], [False], [True], [True], [False]])
+    xm = x * mask[..., None]
+    logits = (torch.tanh(fusion.key(xm)) @ fusion.query).masked_fill(~mask, float("-inf"))
+    attention = (torch.softmax(logits, 1).nan_to_num(0.0)[..., None] * xm).sum(1)
+    expected = 0.3 * fusion.concat(xm[:, 0]) + 0.7 * attention
+    torch.testing.assert_close(fusion(x, mask), expected)
+    assert torch.all(fusion(x, mask)[1] == 0)
+
+
 def test_encode_items_scores_items_added_after_training():
     model, adj, c, has_id = build()
     enc = model(adj, c, has_id)
