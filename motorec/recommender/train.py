@@ -79,8 +79,8 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
     """
     a, b = F.normalize(a, dim=1), F.normalize(b, dim=1)
     logits = a @ b.T / temperature  # (S, S)
-    labels = torch.arange(a.shape[0], device=a.device)
-    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+    # both directions from one logits matrix: a log-softmax over rows and one over columns, no transposed copy
+    return -0.5 * (logits.log_softmax(1).diagonal().mean() + logits.log_softmax(0).diagonal().mean())
 
 
 class NegativeSampler:

@@ -87,6 +87,17 @@ def test_sampler_never_returns_a_positive():
     assert not np.isin(neg, [0, 1]).any()
 
 
+def test_info_nce_matches_cross_entropy_both_ways():
+    torch.manual_seed(0)
+    a, b = torch.randn(7, 5), torch.randn(7, 5)
+    logits = torch.nn.functional.normalize(a, dim=1) @ torch.nn.functional.normalize(b, dim=1).T / 0.2
+    labels = torch.arange(7)
+    ref = 0.5 * (
+        torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels)
+    )
+    torch.testing.assert_close(info_nce(a, b, 0.2), ref)
+
+
 def test_info_nce_prefers_aligned_views():
     a = torch.eye(4)
     assert info_nce(a, a, 0.2) < info_nce(a, a.roll(1, 0), 0.2)
