@@ -213,13 +213,14 @@ def fit(
             if use_dropout:
                 keep = (torch.rand(n_items, generator=gen) >= cfg.id_dropout).to(device, torch.float32)
             enc = model(adj, content, has_id, keep)
-            s_pos = (enc.users[u] * enc.items[i]).sum(1) + enc.bias[i]  # (B,)
-            s_neg = (enc.users[u] * enc.items[j]).sum(1) + enc.bias[j]  # (B,)
+            eu = enc.users[u]  # (B, d or 2 d), gathered once for every term
+            s_pos = (eu * enc.items[i]).sum(1) + enc.bias[i]  # (B,)
+            s_neg = (eu * enc.items[j]).sum(1) + enc.bias[j]  # (B,)
             bpr = -F.logsigmoid(s_pos - s_neg).mean()
             bpr_content = bpr.new_zeros(())
             if model.has_content and cfg.lambda_content > 0:
                 (vi, bi_), (vj, bj_) = model.content_only(enc, i), model.content_only(enc, j)  # (B, d), (B,)
-                diff = (enc.users[u] * (vi - vj)).sum(1) + bi_ - bj_  # (B,)
+                diff = (eu * (vi - vj)).sum(1) + bi_ - bj_  # (B,)
                 bpr_content = -F.logsigmoid(diff).mean()
             reg = model.user_id.weight[u].square().sum() + model.item_id.weight[i].square().sum()
             reg = reg + model.item_id.weight[j].square().sum()
