@@ -119,13 +119,22 @@ def load_mmrec_folder(src: Path) -> Dataset:
 
 
 def tokenize(vectors: np.ndarray, degrees: np.ndarray | None, seed: int, **overrides):
-    """Codes, z_q and the tokenizer of one modality (N, D) -> (N, L), (N, E)."""
-    cfg = RQVAEConfig(**{**TOKENIZER, "seed": seed, **overrides})
+    """Codes, z_q and the tokenizer of one modality (N, D) -> (N, L), (N, E).
+
+    `quantised` (a `--tok` key, not a tokenizer field) picks what the recommender's projection sees: "zq"
+    (the default, the quantised latent), "recon" (the decoded vector, (N, D) standardised) or "zq-only"
+    (z_q without the code tables: the quantised vector alone, against codes + vector).
+    """
+    fields = {**TOKENIZER, "seed": seed, **overrides}
+    quantised = fields.pop("quantised", "zq")
+    cfg = RQVAEConfig(**fields)
     k = min(cfg.codebook_size, max(2, len(vectors) // 10))
     cfg = replace(cfg, codebook_size=k)
     tok, _ = fit_tokenizer(vectors, degrees, cfg, progress=False)
     q = tok.quantize(vectors)
-    return ModalityInputs.from_numpy(codes=q.codes, z_q=q.z_q, codebook_size=k), tok
+    zq = (q.recon - tok.mean) / tok.std if quantised == "recon" else q.z_q
+    codes = None if quantised == "zq-only" else q.codes
+    return ModalityInputs.from_numpy(codes=codes, z_q=zq, codebook_size=k), tok
 
 
 def code_content(ds: Dataset, degrees, seed: int, **overrides):

@@ -27,7 +27,9 @@ class RecommenderConfig:
         cl_detach_id: stop the InfoNCE gradient into the ID view, so the content view learns to predict
             the collaborative embedding without pulling it towards content (aligning both ways cost
             a third of warm Recall@20 on MovieLens-100k).
-        cl_samples: rows per view drawn from the batch for InfoNCE (bounds its (S, S) logits).
+        cl_samples: rows per view drawn from the batch for InfoNCE (bounds its (S, S) logits). 256, not
+            512: on MovieLens-100k validation (3 seeds) both gave the same Recall@20 (0.2043 vs 0.2039),
+            and 256 takes a quarter of the logits work, which was a third of a training step.
         lambda_rq: weight of the tokenizer loss under joint fine-tuning.
         lambda_reg: L2 weight on the layer-0 rows a batch touches.
         content_weight_decay: L2 weight decay on the content encoders (code tables, projections, biases,
@@ -64,7 +66,7 @@ class RecommenderConfig:
     lambda_cl: float = 0.05
     cl_temperature: float = 0.2
     cl_detach_id: bool = True
-    cl_samples: int = 512
+    cl_samples: int = 256
     lambda_rq: float = 0.1
     lambda_reg: float = 1e-4
     content_weight_decay: float = 1e-3
