@@ -45,6 +45,12 @@ class RecommenderConfig:
         content: "codes" (code embeddings + z_q projection), "continuous" (a projection of the raw
             feature vectors) or "none" (ID only = LightGCN).
         use_zq_projection: add a linear projection of z_q to the summed code embeddings.
+        code_tables: free tables, one learnable vector (and bias) per (modality, level, code), on top of
+            the z_q projection. Off by default: z_q is the sum of the item's codebook vectors, so W z_q
+            is already a sum of per-(level, code) embeddings W C_l[code], tied to the tokenizer's
+            codebooks by one learned W. On MovieLens-100k validation (3 seeds) the tied form gave cold
+            Recall@20 0.319 against 0.273 with free tables, warm 0.388 against 0.382: a free table row
+            for a deep-level code is shared by a handful of warm items and learns them like an ID.
         fusion: "hybrid", "concat" (alpha = 1) or "attention" (alpha = 0).
         id_join: how the gated ID part joins the content part: "sum" (e = h + g x, one shared space) or
             "concat" (e = [h; g x], content and ID parts score separately and add up).
@@ -81,6 +87,7 @@ class RecommenderConfig:
     device: str = "cpu"
     content: Literal["codes", "continuous", "none"] = "codes"
     use_zq_projection: bool = True
+    code_tables: bool = False
     fusion: Literal["hybrid", "concat", "attention"] = "hybrid"
     id_join: Literal["sum", "concat"] = "concat"
     contrastive: bool = True
@@ -110,6 +117,10 @@ class RecommenderConfig:
             "epochs, patience and eval_every must be >= 1",
         )
         require(not (self.joint and self.content != "codes"), "joint fine-tuning needs content='codes'")
+        require(
+            self.content != "codes" or self.code_tables or self.use_zq_projection,
+            "content='codes' needs code_tables or use_zq_projection (or both)",
+        )
 
     @property
     def fusion_alpha(self) -> float:

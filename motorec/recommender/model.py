@@ -2,7 +2,8 @@
 
 Channels over one user-item graph, propagated together in a single sparse product per layer:
 - one content channel per modality m, whose item nodes start from the item's content vector
-  c_i^m = sum_l T_m[l, code_il] + W_m z_q,i (or W_m f_i for the "continuous" ablation) and whose user
+  c_i^m = W_m z_q,i = sum_l W_m C_m,l[code_il] (code embeddings tied to the codebooks C; free tables
+  T_m[l, code] are added with `code_tables`), or W_m f_i for the "continuous" ablation, and whose user
   nodes start from a learnable per-modality user vector;
 - a collaborative channel of learnable ID embeddings (items without training edges have no ID).
 
@@ -100,20 +101,26 @@ class GatedResidual(nn.Module):
 class ContentEncoder(nn.Module):
     """c_i = sum_l T[l, code_il] + W z_q (codes) or W f (continuous), zero where the item lacks it.
 
+    The free tables T are optional (`tables`, `RecommenderConfig.code_tables`): without them c_i = W z_q,
+    which is still a sum over the item's codes, z_q = sum_l C_l[code_il] with C_l the tokenizer's codebooks.
+
     z_q and features enter L2-normalised per item: a tokenizer's latent scale is arbitrary, and a
     per-row normalisation scores an item the same whichever other items are encoded beside it.
     The item bias b_i = sum_l t[l, code_il] + w . z_q (or w . f) is built from the same inputs.
     """
 
-    def __init__(self, spec: ModalitySpec, dim: int, kind: str, use_zq: bool, with_bias: bool):
+    def __init__(self, spec: ModalitySpec, dim: int, kind: str, use_zq: bool, with_bias: bool, tables: bool = True):
         super().__init__()
         self.spec, self.kind = spec, kind
-        self.use_codes = kind == "codes" and spec.levels > 0
+        self.use_codes = kind == "codes" and tables and spec.levels > 0
         self.use_zq = kind == "codes" and use_zq and spec.zq_dim > 0
         if kind == "continuous" and spec.feat_dim == 0:
             raise ValueError("content='continuous' needs feats for every modality")
         if kind == "codes" and not (self.use_codes or self.use_zq):
-            raise ValueError("content='codes' needs codes (or z_q with use_zq_projection)")
+            raise ValueError(
+                "content='codes' needs z_q (with use_zq_projection) or codes with code_tables=True; "
+                f"this modality has {spec.levels} code levels and a z_q width of {spec.zq_dim}"
+            )
         self.with_bias = with_bias
         n_codes = spec.levels * spec.codebook_size
         if self.use_codes:
@@ -177,7 +184,12 @@ class MultiSourceGNN(nn.Module):
             self.encoders = nn.ModuleDict(
                 {
                     name: ContentEncoder(
-                        self.specs[name], d, config.content, config.use_zq_projection, config.content_bias
+                        self.specs[name],
+                        d,
+                        config.content,
+                        config.use_zq_projection,
+                        config.content_bias,
+                        config.code_tables,
                     )
                     for name in self.modalities
                 }

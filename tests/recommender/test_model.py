@@ -49,8 +49,9 @@ def test_shapes(kind, fusion):
     assert torch.isfinite(enc.users).all() and torch.isfinite(enc.items).all()
 
 
-def test_strict_cold_item_is_scored_from_its_codes_alone():
-    model, adj, c, has_id = build()
+@pytest.mark.parametrize("code_tables", [False, True])
+def test_strict_cold_item_is_scored_from_its_codes_alone(code_tables):
+    model, adj, c, has_id = build(code_tables=code_tables)
     enc = model(adj, c, has_id)
     assert torch.isfinite(enc.users @ enc.items[7] + enc.bias[7]).all()
     assert torch.count_nonzero(enc.item_id[7]) == 0
@@ -61,19 +62,41 @@ def test_strict_cold_item_is_scored_from_its_codes_alone():
     enc2 = model(adj, c, has_id)
     torch.testing.assert_close(enc2.items[7], before[0])
     assert enc2.bias[7].item() == pytest.approx(before[1])
-    # new codes for item 7 change its vector
-    c["text"].codes[7] = (c["text"].codes[7] + 1) % 5
+    # new codes for item 7 (and so a new quantised vector, which the tied form reads) change its vector
+    if code_tables:
+        c["text"].codes[7] = (c["text"].codes[7] + 1) % 5
+    else:
+        c["text"].z_q[7] = c["text"].z_q[0]
     enc3 = model(adj, c, has_id)
     assert not torch.allclose(enc3.items[7], before[0])
 
 
 def test_content_bias_moves_with_codes():
-    model, adj, c, has_id = build()
+    model, adj, c, has_id = build(code_tables=True)
     with torch.no_grad():
         model.encoders["text"].code_bias.weight.normal_()
     b1 = model(adj, c, has_id).bias[7].item()
     c["text"].codes[7, 0] = (c["text"].codes[7, 0] + 2) % 5
     assert model(adj, c, has_id).bias[7].item() != pytest.approx(b1)
+
+
+def test_tied_code_embeddings_are_a_projection_of_the_quantised_vector():
+    # without free tables, c_i = W normalize(z_q_i): a sum over levels of W C_l[code], nothing per code on its own
+    model, adj, c, has_id = build(code_tables=False, fusion="concat")
+    enc = model(adj, c, has_id)
+    assert not any(".codes." in n or "code_bias" in n for n, _ in model.named_parameters())
+    text = model.encoders["text"]
+    vec, bias = text(c["text"])
+    z = torch.nn.functional.normalize(c["text"].z_q, dim=1)
+    torch.testing.assert_close(vec, z @ text.proj.weight.T)
+    torch.testing.assert_close(bias, z @ text.vec_bias.weight[0])
+    moved = {m: ModalityInputs(x.mask, (x.codes + 1) % 3, x.z_q, x.feats, x.codebook_size) for m, x in c.items()}
+    torch.testing.assert_close(model(adj, moved, has_id).items, enc.items)  # only z_q is read
+
+
+def test_codes_content_needs_tables_or_a_projection():
+    with pytest.raises(ValueError, match="code_tables or use_zq_projection"):
+        RecommenderConfig(code_tables=False, use_zq_projection=False)
 
 
 def test_warm_and_cold_items_with_the_same_content_get_the_same_content_vector():
