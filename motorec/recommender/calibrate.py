@@ -20,48 +20,6 @@ from motorec.recommender.metrics import evaluate_ranking
 from motorec.recommender.model import MultiSourceGNN
 from motorec.recommender.recommend import Scorer
 
-GRID = (-0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
-
-
-@torch.no_grad()
-def best_no_id_shift(
-    model: MultiSourceGNN,
-    adj: torch.Tensor,
-    content: dict[str, ModalityInputs],
-    has_id: torch.Tensor,
-    valid: tuple[np.ndarray, np.ndarray],
-    exclude: tuple[np.ndarray, np.ndarray],
-    candidates: np.ndarray | None,
-    grid: tuple[float, ...] = GRID,
-) -> tuple[float, float]:
-    """The shift of the no-ID offset that maximises validation Recall@20, and that Recall@20.
-
-    The model is left unchanged. Without content, without items lacking an ID among the validation
-    items, or with only such items as candidates, the shift is 0 and the recall is the model's own.
-    Arguments as `calibrate_no_id_bias`.
-    """
-    scorer = Scorer.from_model(model, adj, content, has_id)
-    no_id = (~has_id).to(scorer.items.dtype).cpu()  # (N,)
-    valid_items = np.asarray(valid[1])
-    ranked = no_id if candidates is None else no_id[torch.as_tensor(np.asarray(candidates))]
-    # a shift moves items without ID against items with one: it needs both among the ranked items
-    if not model.has_content or no_id[torch.as_tensor(valid_items)].sum() == 0 or bool(ranked.all()):
-        result = evaluate_ranking(scorer.score, valid, model.n_users, model.n_items, (20,), exclude, candidates)
-        return 0.0, result[("recall", 20)]
-    sample = scorer.score(np.arange(min(256, model.n_users))).cpu()
-    spread = float(sample[torch.isfinite(sample)].std())
-    best, best_shift = -1.0, 0.0
-    for g in grid:
-        shift = g * spread
-
-        def score(users: np.ndarray, shift: float = shift) -> torch.Tensor:
-            return scorer.score(users).cpu() + shift * no_id[None, :]
-
-        result = evaluate_ranking(score, valid, model.n_users, model.n_items, (20,), exclude, candidates)
-        if result[("recall", 20)] > best + 1e-9:
-            best, best_shift = result[("recall", 20)], shift
-    return best_shift, best
-
 
 @torch.no_grad()
 def calibrate_no_id_bias(
@@ -72,7 +30,7 @@ def calibrate_no_id_bias(
     valid: tuple[np.ndarray, np.ndarray],
     exclude: tuple[np.ndarray, np.ndarray],
     candidates: np.ndarray | None,
-    grid: tuple[float, ...] = GRID,
+    grid: tuple[float, ...] = (-0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0),
 ) -> float:
     """Shift `model.no_id_bias` by the multiple of the score spread that maximises validation Recall@20.
 
@@ -89,6 +47,22 @@ def calibrate_no_id_bias(
     Returns:
         The shift added to `model.no_id_bias` (0 when nothing beats the learned value).
     """
-    best_shift, _ = best_no_id_shift(model, adj, content, has_id, valid, exclude, candidates, grid)
+    scorer = Scorer.from_model(model, adj, content, has_id)
+    no_id = (~has_id).to(scorer.items.dtype).cpu()  # (N,)
+    valid_items = np.asarray(valid[1])
+    if not model.has_content or no_id[torch.as_tensor(valid_items)].sum() == 0:
+        return 0.0
+    sample = scorer.score(np.arange(min(256, model.n_users))).cpu()
+    spread = float(sample[torch.isfinite(sample)].std())
+    best, best_shift = -1.0, 0.0
+    for g in grid:
+        shift = g * spread
+
+        def score(users: np.ndarray, shift: float = shift) -> torch.Tensor:
+            return scorer.score(users).cpu() + shift * no_id[None, :]
+
+        result = evaluate_ranking(score, valid, model.n_users, model.n_items, (20,), exclude, candidates)
+        if result[("recall", 20)] > best + 1e-9:
+            best, best_shift = result[("recall", 20)], shift
     model.no_id_bias.data += best_shift
     return best_shift

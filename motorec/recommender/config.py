@@ -61,10 +61,8 @@ class RecommenderConfig:
         no_id_bias: learn one score offset for items scored without an ID part (strict-cold items, and
             ID-dropped items in training), calibrating cold against warm items when both are ranked.
         calibrate_no_id: after training, shift the no-ID offset by the multiple of the score spread that
-            maximises validation Recall@20 (needs validation interactions on items without ID); early
-            stopping then compares states by the Recall@20 they have once calibrated.
-        content_bias: an item bias computed from content (a linear term on z_q, plus per-code biases
-            with code_tables).
+            maximises validation Recall@20 (needs validation interactions on items without ID).
+        content_bias: an item bias computed from content (code biases plus a linear term on z_q).
         tokenizer_lr: learning rate of the tokenizer under joint fine-tuning.
     """
 

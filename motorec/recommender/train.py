@@ -13,9 +13,7 @@ where
 ID dropout zeroes the ID part of a random share of items at every step, so items without an ID (strict
 cold) are scored by a model that has learned to rank from content alone; after training, the offset
 of items without ID is calibrated on validation (`calibrate_no_id_bias`). Early stopping follows
-validation Recall@20, of each state as it will be once calibrated (the calibration is a post-processing
-of the chosen state, so the choice should see its effect); the best state is restored. Runs are
-deterministic under `config.seed` on CPU.
+validation Recall@20; the best state is restored. Runs are deterministic under `config.seed` on CPU.
 
 Glossary: U users, N items, P training interactions, B batch, S InfoNCE rows, d embedding width.
 """
@@ -32,7 +30,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from motorec.errors import InputError
-from motorec.recommender.calibrate import best_no_id_shift, calibrate_no_id_bias
+from motorec.recommender.calibrate import calibrate_no_id_bias
 from motorec.recommender.config import RecommenderConfig
 from motorec.recommender.graph import item_degrees, normalized_adjacency
 from motorec.recommender.inputs import ModalityInputs, check_content
@@ -121,9 +119,7 @@ def _contrastive(
     return total
 
 
-def _validate(model, adj, content, has_id, valid, n_users, n_items, exclude, candidates, calibrated) -> float:
-    if calibrated:  # the Recall@20 this state will have once its no-ID offset is calibrated after training
-        return best_no_id_shift(model, adj, content, has_id, valid, exclude, candidates)[1]
+def _validate(model, adj, content, has_id, valid, n_users, n_items, exclude, candidates) -> float:
     scorer = Scorer.from_model(model, adj, content, has_id)
     result = evaluate_ranking(scorer.score, valid, n_users, n_items, (20,), exclude, candidates)
     return result[("recall", 20)]
@@ -195,7 +191,6 @@ def fit(
     opt = torch.optim.Adam(params)
     exclude = group_by_user(u_all, i_all, n_users) if valid is not None else None
     use_dropout = model.has_content and cfg.id_dropout > 0
-    calibrated = cfg.calibrate_no_id and model.has_content
 
     result = FitResult(model, adj, has_id, content, joint=joint if cfg.joint else None)
     best_state, best, stale, train_seconds = None, -1.0, 0, []
@@ -248,9 +243,7 @@ def fit(
         if cfg.joint:
             content = joint.content()  # eval-mode codes: what validation and scoring use
         if valid is not None and epoch % cfg.eval_every == 0:
-            score = _validate(
-                model, adj, content, has_id, valid, n_users, n_items, exclude, valid_candidates, calibrated
-            )
+            score = _validate(model, adj, content, has_id, valid, n_users, n_items, exclude, valid_candidates)
             record["valid_recall@20"] = score
             if score > best:
                 best, stale, result.best_epoch = score, 0, epoch

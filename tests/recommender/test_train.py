@@ -5,7 +5,6 @@ import torch
 from motorec.errors import InputError
 from motorec.recommender import Popularity, RecommenderConfig, evaluate, fit
 from motorec.recommender.evaluate import lookup
-from motorec.recommender.metrics import evaluate_ranking, group_by_user
 from motorec.recommender.train import NegativeSampler, info_nce
 
 FAST = dict(embedding_dim=16, batch_size=128, epochs=30, lr=0.01, eval_every=5, patience=3, cl_samples=64)
@@ -121,32 +120,3 @@ def test_bad_inputs(planted_task):
             RecommenderConfig(**FAST, joint=True),
             progress=False,
         )
-
-
-def test_selection_sees_the_calibrated_model(planted_task):
-    # warm and cold validation ranked together: the metric early stopping kept is the final model's own
-    data = planted_task["data"]
-    valid = tuple(np.concatenate([data.parts["warm_valid"][k], data.parts["cold_valid"][k]]) for k in (0, 1))
-    # an untrained no-ID offset and a large step: the calibration has work to do here (it shifts by ~1)
-    cfg = RecommenderConfig(**{**FAST, "epochs": 6, "eval_every": 2, "no_id_bias": False, "lr": 0.05})
-    res = fit(data.train, len(data.users), len(data.items), planted_task["content"], cfg, valid=valid, progress=False)
-    exclude = group_by_user(*data.train, len(data.users))
-    final = evaluate_ranking(res.scorer().score, valid, len(data.users), len(data.items), (20,), exclude)
-    assert final[("recall", 20)] == pytest.approx(res.best_valid)
-
-
-@pytest.mark.parametrize("calibrate", [True, False])
-def test_every_validation_is_calibrated_when_calibration_is_on(planted_task, monkeypatch, calibrate):
-    import motorec.recommender.train as train_module
-
-    calls = []
-    real = train_module.best_no_id_shift
-
-    def spy(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "best_no_id_shift", spy)
-    res = train(planted_task, epochs=4, eval_every=1, patience=10, calibrate_no_id=calibrate)
-    evaluations = sum("valid_recall@20" in h for h in res.history)
-    assert evaluations == 4 and len(calls) == (evaluations if calibrate else 0)
