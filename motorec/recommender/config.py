@@ -35,8 +35,12 @@ class RecommenderConfig:
         content_weight_decay: L2 weight decay on the content encoders (code tables, projections, biases,
             fusion): every warm item's content is unique enough to be memorised like an ID, which
             helps no cold item.
-        id_dropout: share of items whose ID part is zeroed at each step, so the model learns to rank
-            from content alone (strict-cold items have no ID).
+        id_dropout: share of items whose ID part is zeroed at each step of the main BPR term, so the model
+            learns to rank from content alone (strict-cold items have no ID). 0 by default: the
+            content-only term (`lambda_content`) already scores every pair of every step without ID parts,
+            and on MovieLens-100k validation (3 seeds, tied code embeddings) dropout 0 / 0.1 / 0.3 gave
+            warm R@20 0.397 / 0.388 / 0.388, cold 0.317 / 0.323 / 0.319, all 0.222 / 0.230 / 0.230:
+            only dropout 0 keeps warm items level with LightGCN (0.398).
         lambda_content: weight of a second BPR term in which every item of the batch is scored from
             content alone (as a strict-cold item is), so the content path learns from every step while
             the main term keeps the ID part of warm items; 0 turns it off.
@@ -76,7 +80,7 @@ class RecommenderConfig:
     lambda_rq: float = 0.1
     lambda_reg: float = 1e-4
     content_weight_decay: float = 1e-3
-    id_dropout: float = 0.3
+    id_dropout: float = 0.0
     lambda_content: float = 1.0
     lr: float = 5e-3
     batch_size: int = 2048

@@ -72,7 +72,7 @@ def test_early_stopping_restores_the_best_epoch(planted_task):
         dict(use_zq_projection=False, code_tables=True, content_bias=False),
         dict(code_tables=True),
         dict(id_join="concat", content_weight_decay=1e-3),
-        dict(id_dropout=0.0, cl_detach_id=False),
+        dict(id_dropout=0.3, cl_detach_id=False),
     ],
 )
 def test_ablation_switches_train(planted_task, overrides):
