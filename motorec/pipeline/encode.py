@@ -9,6 +9,7 @@ Glossary: N items, D input dim, L levels, K codebook size.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,8 @@ from motorec.configbase import to_dict
 from motorec.pipeline.store import Store, fetch_arrow, fetch_batches, now, vectors_from_arrow
 from motorec.tokenizer import assign_suffixes, code_health, fit, load_tokenizer, save_tokenizer, tokenizer_version
 from motorec.tokenizer.artifact import load_stats
+
+log = logging.getLogger(__name__)
 
 MODALITY_LETTER = {"text": "t", "image": "i", "clip_text": "c"}
 
@@ -193,6 +196,19 @@ def local_rows(st: Store, modality: str, encoder_id: str, version: str, cond: st
     return sort_by_id(pa.concat_arrays(ids), np.concatenate(chunks))  # (N,), (N, L)
 
 
+def _warn_if_config_moved(modality: str, version: str, fitted: dict, configured: dict) -> None:
+    """Say so when the configured tokenizer differs from the one the current version was fitted with.
+
+    New items keep being coded by the current version (codes stay comparable); only --retrain fits one
+    with the new settings. `device` is where it runs, not what it is, and is not compared.
+    """
+    moved = sorted(k for k in configured if k != "device" and fitted.get(k) != configured[k])
+    if moved:
+        diff = ", ".join(f"{k} {fitted.get(k)!r} -> {configured[k]!r}" for k in moved)
+        log.warning("%s: the configured tokenizer differs from current version %s (%s); it keeps coding with "
+                    "%s until `motorec tokenize --retrain`", modality, version, diff, version)
+
+
 def encode_modality(st: Store, run_id: int, modality: str, encoder_id: str, cfg: MotorecConfig, retrain: bool,
                     progress: bool, *, rows=local_rows) -> ModalityResult:
     """Decide the version, encode the items that need codes, and prepare the rows to commit.
@@ -209,6 +225,7 @@ def encode_modality(st: Store, run_id: int, modality: str, encoder_id: str, cfg:
         tok = load_tokenizer(st.tokenizer_dir(modality, current), expected_version=current,
                              device=cfg.tokenizer.device)
         stats = load_stats(st.tokenizer_dir(modality, current))
+        _warn_if_config_moved(modality, current, to_dict(tok.config), to_dict(cfg.tokenizer))
     cond = "" if created else NEEDS_CODES
     params = {"m": modality} | ({} if created else {"v": version})
     ids, codes = rows(st, modality, encoder_id, version, cond, params, cfg, tok, progress)

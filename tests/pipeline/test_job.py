@@ -243,3 +243,20 @@ def test_integer_ids_round_trip_in_exports(tmp_path):
     exported = pq.read_table(tmp_path / "store" / "current_codes.parquet")
     assert exported.schema.field("item_id").type == pa.int64()
     assert sorted(exported.column("item_id").to_pylist()) == list(range(100, 140))
+
+
+def test_a_changed_tokenizer_config_is_flagged_not_silently_ignored(base, work, caplog):
+    folder, cfg, store = work
+    old = dict(query(store, "SELECT modality, version FROM tokenizer_versions"))
+    with caplog.at_level("WARNING", logger="motorec.pipeline.encode"):
+        tokenize(folder / "catalog.parquet", store, cfg, progress=False)
+    ours = [r for r in caplog.records if r.name == "motorec.pipeline.encode"]
+    assert not ours  # same config: nothing to say
+    moved = make_config(folder / "models" / "motorec-tiny-clip.json", seed=1)
+    with caplog.at_level("WARNING", logger="motorec.pipeline.encode"):
+        s = tokenize(folder / "catalog.parquet", store, moved, progress=False)
+    assert {r.version for r in s.modalities.values()} == set(old.values())  # still coding with the current one
+    text = " ".join(r.getMessage() for r in caplog.records if r.name == "motorec.pipeline.encode")
+    for m, v in old.items():
+        assert f"{m}: the configured tokenizer differs from current version {v} (seed 0 -> 1)" in text
+    assert "--retrain" in text
