@@ -1,6 +1,7 @@
 """The CLI end to end on a tiny synthetic store, and its contract: help everywhere, clean errors."""
 
 import json
+import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -133,3 +134,41 @@ def test_clean_errors(world, tmp_path):
     bad.write_text("[tokenizer]\ncodebok_size = 4\n")
     r = invoke("tokenize", root / "catalog.parquet", "--store", tmp_path / "s2", "--config", bad)
     assert r.exit_code == 1 and "codebok_size" in r.output
+
+
+def test_split_evaluation_ranks_warm_settings_among_warm_items(world, tmp_path):
+    # warm and long_tail rank the items with training interactions (as evaluate.protocol does): pushing every
+    # cold item to the top of a scorer must leave them unchanged, and must change "all"
+    import torch
+
+    from motorec.recommender.service import evaluate_split
+
+    root, store = world
+    split = tmp_path / "split"
+    shutil.copytree(root / "split", split)
+    cold = pq.read_table(split / "cold_items.parquet").column("item_id")
+    # this small world's users hold too few interactions for a warm test share: give each two unseen warm items
+    train = pq.read_table(split / "train.parquet").to_pylist()
+    seen = {(t["user_id"], t["item_id"]) for t in train}
+    warm_items = sorted({t["item_id"] for t in train})
+    pairs = [(u, i) for u in sorted({t["user_id"] for t in train}) for i in warm_items if (u, i) not in seen]
+    pairs = [p for k, p in enumerate(pairs) if k % 7 == 0]
+    pq.write_table(pa.table({"user_id": pa.array([p[0] for p in pairs], pa.int64()),
+                             "item_id": pa.array([p[1] for p in pairs], pa.int64())}), split / "warm_test.parquet")
+
+    def scorer(boost):
+        def make(ckpt, items):
+            pop = torch.as_tensor(np.bincount(ckpt.train[1], minlength=len(items)), dtype=torch.float32)
+            is_cold = torch.as_tensor(np.isin(items.ids.to_numpy(), cold.to_numpy()), dtype=torch.float32)
+            return lambda users: (pop + boost * is_cold).expand(len(users), -1)
+
+        return make
+
+    table = evaluate_split(split, store, baselines=(), record=False,
+                           extra_scorers={"plain": scorer(0.0), "cold_first": scorer(1e6)})
+    value = {(r["model"], r["setting"], r["metric"], r["k"]): r["value"] for r in table.to_pylist()}
+    assert np.isfinite(value[("plain", "warm", "recall", 20)])
+    for setting in ("warm", "long_tail"):  # long_tail may be empty (NaN) on this small world; NaN == NaN here
+        for metric in ("recall", "ndcg"):
+            np.testing.assert_equal(value[("cold_first", setting, metric, 20)], value[("plain", setting, metric, 20)])
+    assert value[("cold_first", "all", "recall", 20)] != value[("plain", "all", "recall", 20)]

@@ -230,9 +230,10 @@ def evaluate(test: str | Path, store: str | Path | None = None, *, ks: tuple[int
         return table
 
 
-SPLIT_SETTINGS = {  # setting -> (ground-truth files, candidate file or None)
-    "warm": (("warm_test",), None),
-    "long_tail": (("warm_test",), None),
+WARM = "warm"  # candidates: the items with training interactions, as `evaluate.protocol` ranks them
+SPLIT_SETTINGS = {  # setting -> (ground-truth files, candidates: a file, WARM, or None for every item)
+    "warm": (("warm_test",), WARM),
+    "long_tail": (("warm_test",), WARM),
     "strict_cold": (("cold_test",), "cold_items"),
     "all": (("warm_test", "cold_test"), None),
 }
@@ -243,8 +244,9 @@ def evaluate_split(split_dir: str | Path, store: str | Path | None = None, *, ks
                    extra_scorers: dict | None = None, record: bool = True) -> pa.Table:
     """Evaluate the stored recommender on a `motorec split` folder: warm, long-tail, strict-cold and all.
 
-    long_tail keeps warm test interactions of items with fewer than 10 training interactions; strict_cold
-    ranks only the cold items. Baselines use the same checkpoint's training graph and items: popularity,
+    The settings of `motorec.recommender.evaluate.protocol`: warm and long_tail (warm test interactions of
+    items with fewer than 10 training interactions) rank the items with training interactions, strict_cold
+    only the cold items, all every item. Baselines use the same checkpoint's training graph and items: popularity,
     and ContentKNN on the cached embeddings of each current modality (mean over modalities). Results are
     stored in the evaluations table (`record=True`) so `motorec report` shows them side by side.
 
@@ -287,7 +289,12 @@ def evaluate_split(split_dir: str | Path, store: str | Path | None = None, *, ks
             if setting == "long_tail":
                 keep = degree[i] < 10
                 u, i = u[keep], i[keep]
-            cand = sc.items.lookup(_read_ids(split / f"{cand_file}.parquet", id_type)) if cand_file else None
+            if cand_file == WARM:  # cold items must not crowd a warm ranking they are not part of
+                cand = np.flatnonzero(degree > 0)
+            elif cand_file:
+                cand = sc.items.lookup(_read_ids(split / f"{cand_file}.parquet", id_type))
+            else:
+                cand = None
             for name, fn in models.items():
                 res = evaluate_ranking(fn, (u, i), n_users, n_items, ks, exclude, cand, perm)
                 rows += [{"model": name, "setting": setting, "metric": m, "k": k, "value": float(v)}
