@@ -30,7 +30,7 @@ DEMO_CFG ?= configs/ml100k.toml
 demo: $(STAMP) $(DATA)/ml-100k.inter
 	$(PY) -c "from motorec.datasets import write_ml100k_parquet as w; w('$(DATA)', '$(PARQ)')"
 	$(MOTOREC) split $(PARQ)/interactions.parquet --out $(SPLIT) --seed 0
-	@echo "== tokenize the 1,682 movies (text: MiniLM; RQ-VAE L=3, K=64)"
+	@echo "== tokenize the 1,682 movies (text: MiniLM; RQ-VAE L=6, K=64)"
 	$(MOTOREC) tokenize $(PARQ)/catalog.parquet --store $(STORE) --config $(DEMO_CFG)
 	@echo "== the same catalog again: nothing to do"
 	$(MOTOREC) tokenize $(PARQ)/catalog.parquet --store $(STORE) --config $(DEMO_CFG)
