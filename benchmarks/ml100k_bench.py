@@ -70,7 +70,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # 512, kept for speed); no free tables, W z_q alone (code_tables=False, the new default) 0.319 / 0.388 / 0.230,
 # with id_dropout 0.1 0.323 / 0.388 / 0.230, with id_dropout 0 (the new default) 0.317 / 0.397 / 0.222: the
 # only one level with LightGCN on warm while over 1.1x VBPR on cold and 1.2x LightGCN on all. Early stopping
-# on the calibrated metric instead: 0.322 / 0.365 / 0.226 (stopped at epoch 30 on two seeds), not kept.
+# on the calibrated metric instead: 0.322 / 0.365 / 0.226 (stopped at epoch 30 on two seeds), not kept. Around
+# the new defaults (0.317 / 0.396 / 0.221): lambda_cl 0.1 0.323 / 0.396 / 0.226, 0.2 0.318 / 0.397 / 0.225;
+# lambda_content 0.5 0.316 / 0.396 / 0.218, 2 0.316 / 0.391 / 0.222: all within noise, defaults kept.
 BASE = RecommenderConfig(embedding_dim=64, graph_layers=2, batch_size=2048, epochs=150, patience=5)
 TOKENIZER = dict(levels=6, codebook_size=64, latent_dim=64, hidden_dims=(256,), epochs=200, max_steps=3000)
 ABLATIONS = {
