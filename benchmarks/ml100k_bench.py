@@ -142,7 +142,7 @@ def tokenize(vectors: np.ndarray, degrees: np.ndarray | None, seed: int, **overr
     cfg = replace(cfg, codebook_size=k)
     tok, _ = fit_tokenizer(vectors, degrees, cfg, progress=False)
     q = tok.quantize(vectors)
-    zq = (q.recon - tok.mean) / tok.std if quantised == "recon" else q.z_q
+    zq = tok.decode_standardized(q.codes) if quantised == "recon" else q.z_q
     return ModalityInputs.from_numpy(codes=q.codes, z_q=zq, codebook_size=k), tok
 
 

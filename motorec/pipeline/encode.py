@@ -168,8 +168,8 @@ NEEDS_CODES = (
     "t.modality = $m AND t.content_hash <> r.content_hash))")
 
 
-def local_rows(st: Store, modality: str, encoder_id: str, version: str, cond: str, params: dict,
-               cfg: MotorecConfig, tok, progress: bool) -> tuple[pa.Array, np.ndarray]:
+def local_rows(st: Store, modality: str, version: str, cond: str, params: dict, cfg: MotorecConfig, tok,
+               progress: bool) -> tuple[pa.Array, np.ndarray]:
     """Encode the run's items selected by `cond` in this process, streaming vectors from the cache.
 
     Returns item ids (sorted) and their codes (N, L) int32. The vector stream is read unordered (sorting
@@ -228,7 +228,7 @@ def encode_modality(st: Store, run_id: int, modality: str, encoder_id: str, cfg:
         _warn_if_config_moved(modality, current, to_dict(tok.config), to_dict(cfg.tokenizer))
     cond = "" if created else NEEDS_CODES
     params = {"m": modality} | ({} if created else {"v": version})
-    ids, codes = rows(st, modality, encoder_id, version, cond, params, cfg, tok, progress)
+    ids, codes = rows(st, modality, version, cond, params, cfg, tok, progress)
     if len(ids) == 0:
         ids, codes = pa.array([], pa.string()), np.zeros((0, tok.levels), np.int32)
     existing = None

@@ -109,7 +109,7 @@ class ContentEncoder(nn.Module):
     The item bias b_i = sum_l t[l, code_il] + w . z_q (or w . f) is built from the same inputs.
     """
 
-    def __init__(self, spec: ModalitySpec, dim: int, kind: str, use_zq: bool, with_bias: bool, tables: bool = True):
+    def __init__(self, spec: ModalitySpec, dim: int, kind: str, use_zq: bool, with_bias: bool, tables: bool):
         super().__init__()
         self.spec, self.kind = spec, kind
         self.use_codes = kind == "codes" and tables and spec.levels > 0

@@ -145,13 +145,20 @@ class Tokenizer(abc.ABC):
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """Reconstruction from codes; (N, L) -> (N, D) float32 in the input space."""
+        out = self.decode_standardized(codes)
+        out *= self.std
+        out += self.mean
+        return out
+
+    def decode_standardized(self, codes: np.ndarray) -> np.ndarray:
+        """Reconstruction from codes in the standardised space (as `standardize` maps inputs); (N, L) -> (N, D)."""
         codes = check_codes(codes, self.levels, self.codebook_size)
         out = np.empty((codes.shape[0], self.input_dim), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, codes.shape[0], ENCODE_CHUNK):
                 chunk = torch.from_numpy(codes[start : start + ENCODE_CHUNK]).to(self.device)
                 out[start : start + len(chunk)] = self._decode_std(chunk).cpu().numpy()
-        return out * self.std + self.mean
+        return out
 
     def quantize(self, x: np.ndarray) -> QuantizeResult:
         """Codes, quantised latent and reconstruction of x (N, D) in one eval-mode pass."""

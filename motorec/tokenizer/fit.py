@@ -141,7 +141,7 @@ def fit(
             tok, extra = _fit_rqvae(x_std, weights, config, mean, std, progress)
     seconds = time.perf_counter() - start
     codes = tok.encode_standardized(x_std)  # (N, L), as tok.encode gives for the raw vectors
-    health = code_health(codes, k, x_std, lambda rows: tok.standardize(tok.decode(codes[rows])))
+    health = code_health(codes, k, x_std, lambda rows: tok.decode_standardized(codes[rows]))
     stats = FitStats(method=config.method, n_items=n, input_dim=dim, fit_seconds=seconds, health=health, **extra)
     return tok, stats
 

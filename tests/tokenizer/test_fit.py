@@ -210,3 +210,11 @@ def test_encode_standardized_equals_encode_of_the_raw_vectors(clustered, method)
     x, _ = clustered
     tok, _ = fit(x, config=RQVAEConfig(method=method, levels=2, **FAST), progress=False)
     np.testing.assert_array_equal(tok.encode_standardized(tok.standardize(x)), tok.encode(x))
+
+
+@pytest.mark.parametrize("method", ["rqvae", "rqkmeans"])
+def test_decode_standardized_is_decode_in_the_standardised_space(clustered, method):
+    x, _ = clustered
+    tok, _ = fit(x, config=RQVAEConfig(method=method, levels=2, **FAST), progress=False)
+    codes = tok.encode(x)
+    np.testing.assert_allclose(tok.decode_standardized(codes), tok.standardize(tok.decode(codes)), rtol=1e-5, atol=1e-5)

@@ -18,8 +18,8 @@ from motorec.pipeline.engines.ray_stages import CodeActor, artifact_files, colle
 from motorec.pipeline.store import Store, fetch_arrow, fetch_batches
 
 
-def _encode_on_ray(st: Store, modality: str, encoder_id: str, version: str, cond: str, params: dict,
-                   cfg: MotorecConfig, staging: Path, workers: int, cpus: float) -> tuple[pa.Array, np.ndarray]:
+def _encode_on_ray(st: Store, modality: str, version: str, cond: str, params: dict, cfg: MotorecConfig,
+                   staging: Path, workers: int, cpus: float) -> tuple[pa.Array, np.ndarray]:
     """Codes of the items selected by `cond`, ordered by item_id: (ids (N,), codes (N, L) int32)."""
     import ray.data
 
@@ -46,7 +46,7 @@ def encode_modality_ray(st: Store, run_id: int, modality: str, encoder_id: str, 
                         retrain: bool, progress: bool, staging: Path, workers: int, cpus: float) -> ModalityResult:
     """`encode_modality` with the encoding run on a Ray actor pool (everything else is shared)."""
 
-    def rows(st, modality, encoder_id, version, cond, params, cfg, tok, progress):
-        return _encode_on_ray(st, modality, encoder_id, version, cond, params, cfg, staging, workers, cpus)
+    def rows(st, modality, version, cond, params, cfg, tok, progress):
+        return _encode_on_ray(st, modality, version, cond, params, cfg, staging, workers, cpus)
 
     return encode_modality(st, run_id, modality, encoder_id, cfg, retrain, progress, rows=rows)
