@@ -100,6 +100,65 @@ def propagate(adj: torch.Tensor, x: torch.Tensor, layers: int) -> list[torch.Ten
     return out
 
 
+class _BlockSpMM(torch.autograd.Function):
+    """y = B x for one off-diagonal block B of a symmetric A, whose gradient B^T g is the opposite block."""
+
+    @staticmethod
+    def forward(ctx, block: torch.Tensor, block_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.block_t = block_t
+        return block @ x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        return None, None, ctx.block_t @ grad
+
+
+def bipartite_blocks(adj: torch.Tensor, n_users: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The user-item block R_hat (U, N) and the item-user block R_hat^T (N, U) of A_hat, as CSR views.
+
+    A user row of A_hat holds item columns only and an item row user columns only, so each block is a
+    row range of the stored CSR with shifted column indices: no transpose, no copy of the values.
+
+    Shapes: adj (U + N, U + N) sparse CSR -> (U, N), (N, U).
+    """
+    n = adj.shape[0]
+    crow, col, val = adj.crow_indices(), adj.col_indices(), adj.values()
+    split = int(crow[n_users])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ui = torch.sparse_csr_tensor(crow[: n_users + 1], col[:split] - n_users, val[:split], (n_users, n - n_users))
+        iu = torch.sparse_csr_tensor(crow[n_users:] - split, col[split:], val[split:], (n - n_users, n_users))
+    return ui, iu
+
+
+def user_rows_of_layers(
+    blocks: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, layers: int, from_items: bool
+) -> torch.Tensor:
+    """The user rows of sum_{k=0..layers} A_hat^k x0, x0 = [0; x] (`from_items`) or [x; 0].
+
+    On a bipartite graph x reaches the users at every other layer, so this takes at most `layers` block
+    products, each half of a whole-graph product, where the whole-graph layer sum takes `layers` whole
+    products, and it computes none of the item rows a caller would throw away. Linear in x: for
+    x = X W^T it equals the result on X times W^T, which is how a content projection is propagated at
+    the width of its input and without a backward product when X needs no gradient.
+
+    Shapes: blocks ((U, N), (N, U)) from `bipartite_blocks`; x (N, w) if from_items else (U, w) -> (U, w).
+    """
+    ui, iu = blocks
+    total = x.new_zeros(ui.shape[0], x.shape[1]) if from_items else x  # (U, w)
+    layer, on_items = x, from_items
+    for k in range(1, layers + 1):
+        if on_items:
+            layer = _BlockSpMM.apply(ui, iu, layer)  # (U, w) user rows of layer k
+            total = total + layer
+        elif k < layers:  # the item rows of layer k only matter if a later layer brings them back
+            layer = _BlockSpMM.apply(iu, ui, layer)  # (N, w)
+        else:
+            break
+        on_items = not on_items
+    return total
+
+
 def item_degrees(user_idx: np.ndarray, item_idx: np.ndarray, n_items: int) -> np.ndarray:
     """Count distinct users per item; (P,), (P,) -> (N,) int64. Duplicate pairs count once."""
     u = np.asarray(user_idx, dtype=np.int64)

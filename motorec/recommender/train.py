@@ -114,9 +114,61 @@ def _contrastive(
         rows = torch.unique(rows)
         if rows.numel() > cfg.cl_samples:
             rows = rows[torch.randperm(rows.numel(), generator=gen)[: cfg.cl_samples]]
-        target = id_view[rows].detach() if cfg.cl_detach_id else id_view[rows]
-        total = total + info_nce(content_view[rows], target, cfg.cl_temperature)
+        target = id_view.index_select(0, rows)
+        target = target.detach() if cfg.cl_detach_id else target
+        total = total + info_nce(content_view.index_select(0, rows), target, cfg.cl_temperature)
     return total
+
+
+def batch_loss(
+    model: MultiSourceGNN,
+    adj: torch.Tensor,
+    content: dict[str, ModalityInputs],
+    has_id: torch.Tensor,
+    keep: torch.Tensor | None,
+    u: torch.Tensor,
+    i: torch.Tensor,
+    j: torch.Tensor,
+    cfg: RecommenderConfig,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The loss of one batch of (user, positive, negative) triples, without the tokenizer term.
+
+    Shapes: u, i, j (B,) -> (), and the unweighted parts {"bpr", "bpr_content", "cl", "reg"} ().
+    """
+    enc = model(adj, content, has_id, keep)
+    # rows are gathered with index_select, not x[idx]: on CPU the advanced-indexing gather and its
+    # index_put backward took twice as long on these (B, d) batches
+    def pair_diff(table: torch.Tensor) -> torch.Tensor:  # (N, w) -> (B, w): row i minus row j
+        return table.index_select(0, i) - table.index_select(0, j)
+
+    bias_diff = pair_diff(enc.bias[:, None])[:, 0]  # (B,)
+    content_score = None  # h_u . (h_i - h_j): the score difference with both items' ID parts removed
+    if enc.join == "concat":  # e = [h; g x]: score the two halves apart, never building (B, 2 d)
+        content_score = (enc.user_content.index_select(0, u) * pair_diff(enc.item_content)).sum(1)
+        id_score = (enc.user_gated.index_select(0, u) * pair_diff(enc.item_gated)).sum(1)
+        score = content_score + id_score  # (B,)
+    else:
+        eu = enc.users.index_select(0, u)  # (B, d)
+        score = (eu * pair_diff(enc.items)).sum(1)
+        if enc.join == "sum":  # an item without its ID part is e = h (`MultiSourceGNN.content_only`)
+            content_score = (eu * pair_diff(enc.item_content)).sum(1)
+    bpr = -F.logsigmoid(score + bias_diff).mean()
+    bpr_content = bpr.new_zeros(())
+    if model.has_content and cfg.lambda_content > 0:
+        content_bias_diff = pair_diff(enc.content_bias[:, None])[:, 0]  # (B,)
+        bpr_content = -F.logsigmoid(content_score + content_bias_diff).mean()
+    # the L2 term over the batch's rows, with repeats: sum_r count_r ||w_r||^2, no gather of the rows
+    n_u, n_i = model.user_id.num_embeddings, model.item_id.num_embeddings
+    user_count = torch.bincount(u, minlength=n_u).to(score.dtype)  # (U,)
+    item_count = torch.bincount(torch.cat([i, j]), minlength=n_i).to(score.dtype)  # (N,)
+    reg = user_count @ model.user_id.weight.square().sum(1) + item_count @ model.item_id.weight.square().sum(1)
+    if model.has_content:
+        reg = reg + user_count @ model.user_content.weight.square().sum(1)
+    reg = reg / (2 * len(u))
+    cl = _contrastive(enc, u, i, cfg, gen) if (cfg.contrastive and model.has_content) else bpr.new_zeros(())
+    loss = bpr + cfg.lambda_content * bpr_content + cfg.lambda_cl * cl + cfg.lambda_reg * reg
+    return loss, {"bpr": bpr, "bpr_content": bpr_content, "cl": cl, "reg": reg}
 
 
 def _validate(model, adj, content, has_id, valid, n_users, n_items, exclude, candidates) -> float:
@@ -212,30 +264,14 @@ def fit(
             keep = None
             if use_dropout:
                 keep = (torch.rand(n_items, generator=gen) >= cfg.id_dropout).to(device, torch.float32)
-            enc = model(adj, content, has_id, keep)
-            eu = enc.users[u]  # (B, d or 2 d), gathered once for every term
-            s_pos = (eu * enc.items[i]).sum(1) + enc.bias[i]  # (B,)
-            s_neg = (eu * enc.items[j]).sum(1) + enc.bias[j]  # (B,)
-            bpr = -F.logsigmoid(s_pos - s_neg).mean()
-            bpr_content = bpr.new_zeros(())
-            if model.has_content and cfg.lambda_content > 0:
-                (vi, bi_), (vj, bj_) = model.content_only(enc, i), model.content_only(enc, j)  # (B, d), (B,)
-                diff = (eu * (vi - vj)).sum(1) + bi_ - bj_  # (B,)
-                bpr_content = -F.logsigmoid(diff).mean()
-            reg = model.user_id.weight[u].square().sum() + model.item_id.weight[i].square().sum()
-            reg = reg + model.item_id.weight[j].square().sum()
-            if model.has_content:
-                reg = reg + model.user_content.weight[u].square().sum()
-            reg = reg / (2 * len(rows))
-            cl = _contrastive(enc, u, i, cfg, gen) if (cfg.contrastive and model.has_content) else bpr.new_zeros(())
-            loss = bpr + cfg.lambda_content * bpr_content + cfg.lambda_cl * cl
-            loss = loss + cfg.lambda_rq * rq + cfg.lambda_reg * reg
+            loss, parts = batch_loss(model, adj, content, has_id, keep, u, i, j, cfg, gen)
+            loss = loss + cfg.lambda_rq * rq
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if cfg.joint:
                 joint.after_step()
-            for key, val in (("loss", loss), ("bpr", bpr), ("cl", cl), ("rq", rq)):
+            for key, val in (("loss", loss), ("bpr", parts["bpr"]), ("cl", parts["cl"]), ("rq", rq)):
                 sums[key] += float(val.detach())
             n_batches += 1
         train_seconds.append(time.perf_counter() - t0)

@@ -3,7 +3,14 @@ import pytest
 import torch
 
 from motorec.errors import InputError
-from motorec.recommender.graph import item_degrees, layer_mean, normalized_adjacency, propagate
+from motorec.recommender.graph import (
+    bipartite_blocks,
+    item_degrees,
+    layer_mean,
+    normalized_adjacency,
+    propagate,
+    user_rows_of_layers,
+)
 
 
 def dense_reference(u, i, n_users, n_items):
@@ -83,3 +90,36 @@ def test_layer_mean_is_the_mean_of_the_propagated_layers():
     x = torch.randn(11, 4)
     torch.testing.assert_close(layer_mean(adj, x, 3), torch.stack(propagate(adj, x, 3)).mean(0))
     torch.testing.assert_close(layer_mean(adj, x, 0), x)
+
+
+def test_bipartite_blocks_are_the_off_diagonal_blocks():
+    rng = np.random.default_rng(4)
+    u, i = rng.integers(0, 7, 40), rng.integers(0, 9, 40)  # items 9, 10 isolated
+    adj = normalized_adjacency(u, i, 7, 11)
+    ui, iu = bipartite_blocks(adj, 7)
+    dense = adj.to_dense()
+    assert ui.shape == (7, 11) and iu.shape == (11, 7)
+    torch.testing.assert_close(ui.to_dense(), dense[:7, 7:])
+    torch.testing.assert_close(iu.to_dense(), dense[7:, :7])
+
+
+@pytest.mark.parametrize("layers", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("from_items", [False, True])
+def test_user_rows_of_layers_match_whole_graph_propagation(layers, from_items):
+    # the block products must give the user rows of the whole-graph layer sum, values and gradients
+    rng = np.random.default_rng(5)
+    n_users, n_items = 6, 9
+    u, i = rng.integers(0, n_users, 30), rng.integers(0, 8, 30)
+    adj = normalized_adjacency(u, i, n_users, n_items)
+    x = torch.randn(n_items if from_items else n_users, 3, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    zeros = torch.zeros(n_users if from_items else n_items, 3)
+    x0 = torch.cat([zeros, x_ref] if from_items else [x_ref, zeros])
+    ref = (layer_mean(adj, x0, layers) * (layers + 1))[:n_users]
+    got = user_rows_of_layers(bipartite_blocks(adj, n_users), x, layers, from_items)
+    torch.testing.assert_close(got, ref)
+    if layers > 0 or not from_items:  # with no layer, item inputs never reach a user
+        weights = torch.randn(n_users, 3)
+        (got * weights).sum().backward()
+        (ref * weights).sum().backward()
+        torch.testing.assert_close(x.grad, x_ref.grad)

@@ -186,3 +186,24 @@ def test_content_only_scoring_is_how_an_item_without_id_is_scored(id_join):
         torch.testing.assert_close(bias + 0.7, no_id[1])  # the no-ID offset is common to all of them
         torch.testing.assert_close(vecs[2], enc.items[7])  # item 7 has no ID anyway
         assert not torch.allclose(vecs[0], enc.items[0])  # item 0's ID part is gone
+
+
+@pytest.mark.parametrize("kind,code_tables", [("codes", False), ("codes", True), ("continuous", False)])
+def test_content_channel_equals_whole_graph_propagation(kind, code_tables):
+    # the encoder propagates only what reaches the users (module docstring); the definition is the
+    # LightGCN layer mean of [user content vectors; item content vectors] over the whole graph
+    model, adj, c, has_id = build(content=kind, code_tables=code_tables)
+    with torch.no_grad():
+        model.user_gate.gate.weight.normal_()  # a gate that reads h_u, so a wrong view would show
+    enc = model(adj, c, has_id)
+    names = sorted(c)
+    item_vecs = torch.cat([model.encoders[m](c[m])[0] for m in names], 1)  # (N, M d)
+    x0 = torch.cat([model.user_content.weight, item_vecs])  # (U + N, M d)
+    dense = adj.to_dense()
+    views = ((x0 + dense @ x0 + dense @ dense @ x0) / 3)[:U].reshape(U, len(names), 8)
+    h_u = model.fusion(views)
+    torch.testing.assert_close(enc.user_content, h_u)
+    torch.testing.assert_close(enc.users, model.user_gate(h_u, enc.user_id))
+    masks = torch.stack([c[m].mask for m in names], 1)
+    h_i = model.fusion(torch.stack([model.encoders[m](c[m])[0] for m in names], 1), masks)
+    torch.testing.assert_close(enc.items, model.item_gate(h_i, enc.item_id))

@@ -1,11 +1,20 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from motorec.errors import InputError
-from motorec.recommender import Popularity, RecommenderConfig, evaluate, fit
+from motorec.recommender import (
+    ModalityInputs,
+    MultiSourceGNN,
+    Popularity,
+    RecommenderConfig,
+    evaluate,
+    fit,
+    normalized_adjacency,
+)
 from motorec.recommender.evaluate import lookup
-from motorec.recommender.train import NegativeSampler, info_nce
+from motorec.recommender.train import NegativeSampler, batch_loss, info_nce
 
 FAST = dict(embedding_dim=16, batch_size=128, epochs=30, lr=0.01, eval_every=5, patience=3, cl_samples=64)
 
@@ -120,3 +129,36 @@ def test_bad_inputs(planted_task):
             RecommenderConfig(**FAST, joint=True),
             progress=False,
         )
+
+
+@pytest.mark.parametrize("id_join", ["sum", "concat"])
+def test_batch_loss_matches_the_explicit_formula(id_join):
+    # batch_loss scores the concat halves apart and counts the L2 rows instead of gathering them;
+    # it must equal the losses written out from the final vectors and content_only
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    n_users, n_items = 9, 12
+    users, items = rng.integers(0, n_users, 40), rng.integers(0, 10, 40)
+    text = ModalityInputs.from_numpy(codes=rng.integers(0, 4, (n_items, 2)), z_q=rng.normal(size=(n_items, 5)))
+    cfg = RecommenderConfig(embedding_dim=8, id_join=id_join, lambda_content=0.7, lambda_reg=0.3, contrastive=False)
+    model = MultiSourceGNN(n_users, n_items, {"text": text.spec()}, cfg)
+    with torch.no_grad():
+        for gate in (model.user_gate, model.item_gate):
+            gate.gate.weight.normal_()
+        model.no_id_bias.fill_(0.4)
+    adj = normalized_adjacency(users, items, n_users, n_items)
+    has_id = torch.zeros(n_items, dtype=torch.bool)
+    has_id[items] = True
+    u, i, j = (torch.as_tensor(rng.integers(0, hi, 16)) for hi in (n_users, n_items, n_items))
+    loss, parts = batch_loss(model, adj, {"text": text}, has_id, None, u, i, j, cfg, torch.Generator())
+    enc = model(adj, {"text": text}, has_id)
+    eu = enc.users[u]
+    bpr = -F.logsigmoid((eu * enc.items[i]).sum(1) + enc.bias[i] - (eu * enc.items[j]).sum(1) - enc.bias[j]).mean()
+    (vi, bi), (vj, bj) = model.content_only(enc, i), model.content_only(enc, j)
+    bpr_content = -F.logsigmoid((eu * (vi - vj)).sum(1) + bi - bj).mean()
+    reg = model.user_id.weight[u].square().sum() + model.item_id.weight[i].square().sum()
+    reg = (reg + model.item_id.weight[j].square().sum() + model.user_content.weight[u].square().sum()) / (2 * 16)
+    torch.testing.assert_close(parts["bpr"], bpr)
+    torch.testing.assert_close(parts["bpr_content"], bpr_content)
+    torch.testing.assert_close(parts["reg"], reg)
+    torch.testing.assert_close(loss, bpr + 0.7 * bpr_content + 0.3 * reg)
