@@ -5,6 +5,9 @@
     python benchmarks/ml100k_bench.py --mmrec DIR          # MMRec-format Amazon data (image + text)
     python benchmarks/ml100k_bench.py --part valid --seeds 0   # validation numbers, for tuning
 
+On a shared machine, one process per seed (--no-timing --save-records seedN.json), then the paired
+ours/LightGCN timing alone (--timing-only --save-records timing.json), then --merge all the files.
+
 Text modality on MovieLens: all-MiniLM-L6-v2 (the offline copy) on "Title (Year)\nGenres: ...", cached
 under data/cache/. Splits come from `motorec.recommender.strict_cold_split` (what `motorec split` runs):
 20% of items held out entirely, their items split 1:1 into validation and test. Every hyperparameter
@@ -236,10 +239,10 @@ def run_seed(
             ours(model, *_with_joint(joint_for(kind), replace(cfg, **ABLATIONS[model])))
         else:
             raise SystemExit(f"unknown model {model!r}; choose from {ALL_MODELS}")
-    if timing is not None and {"ours", "lightgcn"} <= set(models):
+    if timing is not None:
         content, joint = joint_for("rqvae")
         runs = {"lightgcn": ({}, replace(cfg, content="none"), None), "ours": (content, cfg, joint)}
-        timing.update(paired_timing(data, runs, rounds=2))
+        timing.update(paired_timing(data, runs, rounds=3))
         log(
             "  paired timing (s/epoch, median of alternating runs): "
             + ", ".join(f"{k} {v:.2f}" for k, v in timing.items())
@@ -314,6 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override RecommenderConfig fields")
     parser.add_argument("--tok", nargs="*", default=[], metavar="KEY=VALUE", help="override tokenizer fields")
     parser.add_argument("--no-timing", action="store_true", help="skip the paired ours/LightGCN timing")
+    parser.add_argument(
+        "--timing-only",
+        action="store_true",
+        help="only the paired timing on the first seed (run it alone, then --merge its records with the seeds')",
+    )
     parser.add_argument("--save-records", type=Path, default=None, help="also write raw results as JSON")
     parser.add_argument(
         "--merge",
@@ -324,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--part", choices=["test", "valid"], default="test", help="valid: for tuning only")
     args = parser.parse_args(argv)
+    if args.timing_only and not args.save_records:
+        parser.error("--timing-only needs --save-records (its result is merged into a report with --merge)")
     torch.set_num_threads(args.threads)
     ds = load_mmrec_folder(args.mmrec) if args.mmrec else load_movielens(args.data)
     out = args.out or (Path(__file__).parent / "results" / ("mmrec.md" if args.mmrec else "ml100k.md"))
@@ -354,12 +364,16 @@ def main(argv: list[str] | None = None) -> int:
                 save_records(args.save_records, [*records, *pending, rec], timing, lines)
             pending.append(rec)
 
-        for seed in args.seeds:
+        models = [] if args.timing_only else args.models
+        timed = args.timing_only or (not args.no_timing and {"ours", "lightgcn"} <= set(models))
+        for seed in args.seeds[:1] if args.timing_only else args.seeds:
             pending: list[RunRecord] = []
-            timing_here = timing if seed == args.seeds[0] and not args.no_timing else None
-            records += run_seed(ds, seed, args.models, base, log, args.part, timing_here, on_record)
+            timing_here = timing if seed == args.seeds[0] and timed else None
+            records += run_seed(ds, seed, models, base, log, args.part, timing_here, on_record)
     if args.save_records:
         save_records(args.save_records, records, timing, lines)
+    if args.timing_only:  # no table to write: the timing lives in the records file for --merge
+        return 0
     table = markdown_table(records, [m for m in args.models if any(r.name == m for r in records)])
     checks = targets(records, timing)
     report = [

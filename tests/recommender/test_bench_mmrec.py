@@ -1,6 +1,7 @@
 """The benchmark's --mmrec path on a tiny synthetic MMRec folder (two modalities)."""
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -45,3 +46,16 @@ def test_mmrec_path_with_peers_and_rqvae(bench, tmp_path):
     text = run(bench, tmp_path, ["lightgcn", "bpr", "vbpr", "ours"])
     assert "| vbpr | strict_cold |" in text and "| ours | all |" in text
     assert "## Targets (issue 4)" in text and "train time/epoch" in text
+
+
+def test_timing_only_saves_the_paired_timing_for_merge(bench, tmp_path):
+    folder = make_synthetic_mmrec(tmp_path / "toy", n_users=120, n_items=80, dim=8, seed=0)
+    records = tmp_path / "timing.json"
+    out = tmp_path / "never.md"
+    argv = ["--mmrec", str(folder), "--seeds", "0", "--timing-only", "--save-records", str(records)]
+    assert bench.main([*argv, "--out", str(out)]) == 0
+    saved = json.loads(records.read_text())
+    assert saved["records"] == [] and not out.exists()
+    assert set(saved["timing"]) == {"ours", "lightgcn"} and all(v > 0 for v in saved["timing"].values())
+    with pytest.raises(SystemExit):
+        bench.main(["--mmrec", str(folder), "--timing-only"])  # nowhere to keep the result
