@@ -17,8 +17,9 @@ width (propagation is linear), so no gradient flows back through the graph for t
 result equals the whole-graph layer mean (tested); a content channel costs about half of the ID
 channel's products instead of as much again. Content channels are fused by
 alpha * W[c^1; ..; c^M] + (1 - alpha) * sum_m a_m c^m, the ID part joins through a gated residual
-e = h + sigmoid(W_g [h; x_id]) * x_id (or [h; g x_id], `id_join`), and score(u, i) = e_u . e_i + b_i with b_i a content bias plus,
-for an item scored without ID part (strict cold, or ID-dropped in training), a learned no-ID offset.
+e = h + g x_id with g = sigmoid(W_g [h; x_id]) (or e = [h; g x_id], `id_join`), and
+score(u, i) = e_u . e_i + b_i with b_i a content bias plus, for an item scored without ID part
+(strict cold, or ID-dropped in training), a learned no-ID offset.
 
 Glossary: U users, N items, M modalities, d embedding width, L levels, K codebook size, E z_q width,
 D feature width.
@@ -317,9 +318,28 @@ class MultiSourceGNN(nn.Module):
             items = item_id if id_keep is None else item_id * id_keep[:, None]
             no_bias = item_id.new_zeros(self.n_items)
             return Encoded(zeros_u, user_id, zeros_i, items, no_bias, no_bias, user_id, item_id, "id")
-        # the content channels: items keep their layer-0 content (module docstring), so only the user
-        # rows of the layer mean are needed; the item content W x enters through x (linear, no gradient
-        # to propagate back unless the tokenizer is being fine-tuned)
+        user_views, vecs, mask, bias = self._content_channels(adj, content)  # (U, M, d), (N, M, d), (N, M), (N,)
+        h_u = self.fusion(user_views)  # (U, d), every user has every view
+        h_i = self.fusion(vecs, mask)  # (N, d) layer-0 content for warm and cold items alike
+        present = has_id[:, 0] if id_keep is None else has_id[:, 0] * id_keep  # (N,) 1 where the ID part is used
+        id_part = item_id if id_keep is None else item_id * id_keep[:, None]
+        user_gated = self.user_gate.gated(h_u, user_id)  # (U, d)
+        item_gated = self.item_gate.gated(h_i, id_part)  # (N, d)
+        item_bias = bias + self.no_id_bias * (1 - present)
+        return Encoded(h_u, user_gated, h_i, item_gated, item_bias, bias, user_id, item_id, self.config.id_join)
+
+    def _content_channels(
+        self, adj: torch.Tensor, content: dict[str, ModalityInputs]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Users' content views, items' layer-0 content vectors, their mask and the summed content bias.
+
+        A user's view is the user row of the channel's layer mean. Items keep their layer-0 content
+        (module docstring), so only those user rows are computed; the item content W x enters through
+        x (linear, so no gradient flows back through the graph unless the tokenizer is fine-tuned).
+
+        Shapes: -> (U, M, d), (N, M, d) zero where an item lacks the modality, (N, M) bool, (N,).
+        """
+        u_n, n_layers = self.n_users, self.config.graph_layers
         blocks = bipartite_blocks(adj, u_n)
         xs, tables, bias = [], [], 0.0
         for name in self.modalities:
@@ -344,17 +364,9 @@ class MultiSourceGNN(nn.Module):
             item_vecs.append(vec)
             user_parts.append(user_vec)
         m, d = len(self.modalities), self.config.embedding_dim
-        user_views = ((views + torch.cat(user_parts, 1)) / (n_layers + 1)).reshape(u_n, m, d)  # (U, M, d)
-        vecs = torch.stack(item_vecs, 1)  # (N, M, d), zero where an item lacks the modality
-        mask = torch.stack([content[name].mask for name in self.modalities], 1)  # (N, M)
-        h_u = self.fusion(user_views)  # (U, d), every user has every view
-        h_i = self.fusion(vecs, mask)  # (N, d) layer-0 content for warm and cold items alike
-        present = has_id[:, 0] if id_keep is None else has_id[:, 0] * id_keep  # (N,) 1 where the ID part is used
-        id_part = item_id if id_keep is None else item_id * id_keep[:, None]
-        user_gated = self.user_gate.gated(h_u, user_id)  # (U, d)
-        item_gated = self.item_gate.gated(h_i, id_part)  # (N, d)
-        item_bias = bias + self.no_id_bias * (1 - present)
-        return Encoded(h_u, user_gated, h_i, item_gated, item_bias, bias, user_id, item_id, self.config.id_join)
+        user_views = ((views + torch.cat(user_parts, 1)) / (n_layers + 1)).reshape(u_n, m, d)
+        mask = torch.stack([content[name].mask for name in self.modalities], 1)
+        return user_views, torch.stack(item_vecs, 1), mask, bias
 
     def content_only(self, enc: Encoded, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Final vectors and biases of items `rows` (B,) scored without their ID part, as strict-cold items are.
