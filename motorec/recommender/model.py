@@ -347,23 +347,33 @@ class MultiSourceGNN(nn.Module):
             xs.append(x)
             tables.append(table)
             bias = bias + b
+        d = self.config.embedding_dim
         views = user_rows_of_layers(blocks, self.user_content.weight, n_layers, from_items=False)  # (U, M d)
-        present_x = [x for x in xs if x is not None]
-        spread_x = user_rows_of_layers(blocks, torch.cat(present_x, 1), n_layers, True) if present_x else None
-        item_vecs, user_parts, at = [], [], 0
-        for name, x, table in zip(self.modalities, xs, tables, strict=True):
-            vec = user_vec = None
-            if x is not None:  # (N, E) and its propagated user rows (U, E)
-                vec = self.encoders[name].project(x)
-                user_vec = self.encoders[name].project(spread_x[:, at : at + x.shape[1]])
-                at += x.shape[1]
-            if table is not None:
-                spread_t = user_rows_of_layers(blocks, table, n_layers, from_items=True)  # (U, d)
-                vec = table if vec is None else vec + table
-                user_vec = spread_t if user_vec is None else user_vec + spread_t
-            item_vecs.append(vec)
-            user_parts.append(user_vec)
-        m, d = len(self.modalities), self.config.embedding_dim
+        # propagation is linear, so W x may be propagated as x then W, or as W x: x first when it is at
+        # most twice as wide as d (one product forward at width E, none backward), else W x (one product
+        # each way at width d), e.g. for 384-d raw features (content="continuous") or RQ-KMeans z_q
+        item_vecs, as_vectors, as_inputs = [], [], []  # (k, (N, d)) and (k, (N, E)) to propagate
+        for k, (name, x, table) in enumerate(zip(self.modalities, xs, tables, strict=True)):
+            vec = None if x is None else self.encoders[name].project(x)  # (N, d)
+            spread = table
+            if x is not None and x.shape[1] > 2 * d:
+                spread = vec if spread is None else spread + vec
+            elif x is not None:
+                as_inputs.append((k, x))
+            if spread is not None:
+                as_vectors.append((k, spread))
+            item_vecs.append(table if vec is None else (vec if table is None else vec + table))
+        user_parts: list = [0.0] * len(self.modalities)  # (U, d) per modality once summed
+        if as_vectors:
+            spread = user_rows_of_layers(blocks, torch.cat([v for _, v in as_vectors], 1), n_layers, True)
+            for (k, _), piece in zip(as_vectors, spread.split(d, dim=1), strict=True):
+                user_parts[k] = user_parts[k] + piece
+        if as_inputs:
+            spread = user_rows_of_layers(blocks, torch.cat([x for _, x in as_inputs], 1), n_layers, True)
+            widths = [x.shape[1] for _, x in as_inputs]
+            for (k, _), piece in zip(as_inputs, spread.split(widths, dim=1), strict=True):
+                user_parts[k] = user_parts[k] + self.encoders[self.modalities[k]].project(piece)
+        m = len(self.modalities)
         user_views = ((views + torch.cat(user_parts, 1)) / (n_layers + 1)).reshape(u_n, m, d)
         mask = torch.stack([content[name].mask for name in self.modalities], 1)
         return user_views, torch.stack(item_vecs, 1), mask, bias

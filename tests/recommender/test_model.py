@@ -28,7 +28,7 @@ def content(seed=0, image_mask=None):
 
 def build(**overrides):
     torch.manual_seed(0)
-    cfg = RecommenderConfig(embedding_dim=8, graph_layers=2, **overrides)
+    cfg = RecommenderConfig(**{"embedding_dim": 8, "graph_layers": 2, **overrides})
     c = content()
     model = MultiSourceGNN(U, N, {m: x.spec() for m, x in c.items()}, cfg)
     adj = normalized_adjacency(USERS, ITEMS, U, N)
@@ -188,11 +188,16 @@ def test_content_only_scoring_is_how_an_item_without_id_is_scored(id_join):
         assert not torch.allclose(vecs[0], enc.items[0])  # item 0's ID part is gone
 
 
-@pytest.mark.parametrize("kind,code_tables", [("codes", False), ("codes", True), ("continuous", False)])
-def test_content_channel_equals_whole_graph_propagation(kind, code_tables):
+@pytest.mark.parametrize(
+    "kind,code_tables,dim",
+    [("codes", False, 8), ("codes", True, 8), ("continuous", False, 8), ("continuous", True, 4), ("codes", True, 1)],
+)
+def test_content_channel_equals_whole_graph_propagation(kind, code_tables, dim):
     # the encoder propagates only what reaches the users (module docstring); the definition is the
-    # LightGCN layer mean of [user content vectors; item content vectors] over the whole graph
-    model, adj, c, has_id = build(content=kind, code_tables=code_tables)
+    # LightGCN layer mean of [user content vectors; item content vectors] over the whole graph.
+    # Inputs narrower than 2 d are propagated before W, wider ones after: d = 4 mixes the two
+    # (text features 10 wide, image 6), d = 1 puts every z_q after W.
+    model, adj, c, has_id = build(content=kind, code_tables=code_tables, embedding_dim=dim)
     with torch.no_grad():
         model.user_gate.gate.weight.normal_()  # a gate that reads h_u, so a wrong view would show
     enc = model(adj, c, has_id)
@@ -200,7 +205,7 @@ def test_content_channel_equals_whole_graph_propagation(kind, code_tables):
     item_vecs = torch.cat([model.encoders[m](c[m])[0] for m in names], 1)  # (N, M d)
     x0 = torch.cat([model.user_content.weight, item_vecs])  # (U + N, M d)
     dense = adj.to_dense()
-    views = ((x0 + dense @ x0 + dense @ dense @ x0) / 3)[:U].reshape(U, len(names), 8)
+    views = ((x0 + dense @ x0 + dense @ dense @ x0) / 3)[:U].reshape(U, len(names), dim)
     h_u = model.fusion(views)
     torch.testing.assert_close(enc.user_content, h_u)
     torch.testing.assert_close(enc.users, model.user_gate(h_u, enc.user_id))
