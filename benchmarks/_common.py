@@ -278,12 +278,14 @@ def save_records(path: Path, records: list[RunRecord], timing: dict, lines: list
 
 
 def load_records(paths: list[Path]) -> tuple[list[RunRecord], dict, list[str], list[int]]:
+    """Records, timing, log lines and seeds of saved runs; the last file that holds a timing gives it
+    (list a --timing-only file last)."""
     records, timing, lines = [], {}, []
     for path in paths:
         blob = json.loads(path.read_text())
         for r in blob["records"]:
             table = pa.Table.from_pylist(r["table"], schema=RESULT_SCHEMA)
             records.append(RunRecord(r["name"], r["seed"], table, r["valid"], r["seconds_per_epoch"], r["epochs"]))
-        timing = timing or blob["timing"]
+        timing = blob["timing"] or timing
         lines += blob["log"]
     return records, timing, lines, sorted({r.seed for r in records})

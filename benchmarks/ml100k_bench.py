@@ -6,7 +6,8 @@
     python benchmarks/ml100k_bench.py --part valid --seeds 0   # validation numbers, for tuning
 
 On a shared machine, one process per seed (--no-timing --save-records seedN.json), then the paired
-ours/LightGCN timing alone (--timing-only --save-records timing.json), then --merge all the files.
+ours/LightGCN timing alone (--timing-only --save-records timing.json), then --merge all the files,
+the timing file last.
 
 Text modality on MovieLens: all-MiniLM-L6-v2 (the offline copy) on "Title (Year)\nGenres: ...", cached
 under data/cache/. Splits come from `motorec.recommender.strict_cold_split` (what `motorec split` runs):
@@ -334,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.timing_only and not args.save_records:
         parser.error("--timing-only needs --save-records (its result is merged into a report with --merge)")
+    if args.timing_only and (args.no_timing or args.merge):
+        parser.error("--timing-only cannot be combined with --no-timing or --merge")
     torch.set_num_threads(args.threads)
     ds = load_mmrec_folder(args.mmrec) if args.mmrec else load_movielens(args.data)
     out = args.out or (Path(__file__).parent / "results" / ("mmrec.md" if args.mmrec else "ml100k.md"))

@@ -118,6 +118,8 @@ def bipartite_blocks(adj: torch.Tensor, n_users: int) -> tuple[torch.Tensor, tor
 
     A user row of A_hat holds item columns only and an item row user columns only, so each block is a
     row range of the stored CSR with shifted column indices: no transpose, no copy of the values.
+    `adj` must be laid out as `normalized_adjacency` builds it (users first, no user-user or item-item
+    entries); any other matrix gives wrong blocks, which is not checked here (it runs every step).
 
     Shapes: adj (U + N, U + N) sparse CSR -> (U, N), (N, U).
     """

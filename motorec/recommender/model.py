@@ -12,12 +12,13 @@ their content part is the layer-0 vector c_i^m for every item, warm or cold: an 
 mean is c_i / (layers + 1), so scoring warm items by a layer mean and cold ones by a scaled copy would
 put them on different scales (METHOD.md §4 warning). So a content channel needs only its user rows,
 and `forward` computes just those: block products over R_hat and R_hat^T (`graph.user_rows_of_layers`),
-half of a whole-graph product each, with the projection W_m applied after propagating z_q at its own
-width (propagation is linear), so no gradient flows back through the graph for the item side. The
-result equals the whole-graph layer mean (tested); a content channel costs about half of the ID
-channel's products instead of as much again. Content channels are fused by
-alpha * W[c^1; ..; c^M] + (1 - alpha) * sum_m a_m c^m, the ID part joins through a gated residual
-e = h + g x_id with g = sigmoid(W_g [h; x_id]) (or e = [h; g x_id], `id_join`), and
+half of a whole-graph product each. Propagation is linear, so a z_q at most 2 d wide is propagated
+at its own width before W_m is applied, with no backward product unless z_q itself needs a gradient
+(joint fine-tuning); a wider input (raw features, RQ-KMeans z_q) and free code tables are propagated
+as d-wide vectors, with a backward product. The result equals the whole-graph layer mean (tested);
+a content channel costs about half of the ID channel's products instead of as much again. Content
+channels are fused by alpha * W[c^1; ..; c^M] + (1 - alpha) * sum_m a_m c^m, the ID part joins
+through a gated residual e = h + g x_id with g = sigmoid(W_g [h; x_id]) (or e = [h; g x_id], `id_join`), and
 score(u, i) = e_u . e_i + b_i with b_i a content bias plus, for an item scored without ID part
 (strict cold, or ID-dropped in training), a learned no-ID offset.
 
@@ -299,7 +300,8 @@ class MultiSourceGNN(nn.Module):
         """One pass over the whole graph.
 
         Args:
-            adj: (U + N, U + N) normalised adjacency from `graph.normalized_adjacency`.
+            adj: (U + N, U + N) normalised adjacency from `graph.normalized_adjacency` (users first, no
+                user-user or item-item entries: the content channels read its two off-diagonal blocks).
             content: per-modality content of the N training-index items.
             item_has_id: (N,) bool, True for items with training interactions.
             id_keep: (N,) float, 0 where ID dropout removes an item's ID part this step; None keeps all.
@@ -334,8 +336,7 @@ class MultiSourceGNN(nn.Module):
         """Users' content views, items' layer-0 content vectors, their mask and the summed content bias.
 
         A user's view is the user row of the channel's layer mean. Items keep their layer-0 content
-        (module docstring), so only those user rows are computed; the item content W x enters through
-        x (linear, so no gradient flows back through the graph unless the tokenizer is fine-tuned).
+        (module docstring), so only those user rows are computed.
 
         Shapes: -> (U, M, d), (N, M, d) zero where an item lacks the modality, (N, M) bool, (N,).
         """
@@ -350,8 +351,9 @@ class MultiSourceGNN(nn.Module):
         d = self.config.embedding_dim
         views = user_rows_of_layers(blocks, self.user_content.weight, n_layers, from_items=False)  # (U, M d)
         # propagation is linear, so W x may be propagated as x then W, or as W x: x first when it is at
-        # most twice as wide as d (one product forward at width E, none backward), else W x (one product
-        # each way at width d), e.g. for 384-d raw features (content="continuous") or RQ-KMeans z_q
+        # most twice as wide as d (one product forward at width E, and one backward only if x needs a
+        # gradient, under joint fine-tuning), else W x (one product each way at width d), e.g. for
+        # 384-d raw features (content="continuous") or RQ-KMeans z_q; code tables always as vectors
         item_vecs, as_vectors, as_inputs = [], [], []  # (k, (N, d)) and (k, (N, E)) to propagate
         for k, (name, x, table) in enumerate(zip(self.modalities, xs, tables, strict=True)):
             vec = None if x is None else self.encoders[name].project(x)  # (N, d)

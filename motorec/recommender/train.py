@@ -106,7 +106,7 @@ def _contrastive(
     enc: Encoded, users: torch.Tensor, items: torch.Tensor, cfg: RecommenderConfig, gen: torch.Generator
 ) -> torch.Tensor:
     """InfoNCE between content and ID views of the batch's distinct items and users."""
-    total = enc.users.new_zeros(())
+    total = enc.user_id.new_zeros(())  # not enc.users: that would build the (U, 2 d) concatenation
     for rows, content_view, id_view in (
         (items, enc.item_content, enc.item_id),
         (users, enc.user_content, enc.user_id),

@@ -188,27 +188,59 @@ def test_content_only_scoring_is_how_an_item_without_id_is_scored(id_join):
         assert not torch.allclose(vecs[0], enc.items[0])  # item 0's ID part is gone
 
 
+@pytest.mark.parametrize("layers", [0, 1, 3])
 @pytest.mark.parametrize(
-    "kind,code_tables,dim",
-    [("codes", False, 8), ("codes", True, 8), ("continuous", False, 8), ("continuous", True, 4), ("codes", True, 1)],
+    "kind,code_tables,zq,dim",
+    [
+        ("codes", False, True, 8),
+        ("codes", True, True, 8),
+        ("codes", True, False, 8),  # code tables alone
+        ("continuous", False, True, 8),
+        ("continuous", False, True, 4),  # text features 10 wide go after W, image 6 before
+        ("codes", True, True, 1),  # every z_q after W
+    ],
 )
-def test_content_channel_equals_whole_graph_propagation(kind, code_tables, dim):
+def test_content_channel_equals_whole_graph_propagation(layers, kind, code_tables, zq, dim):
     # the encoder propagates only what reaches the users (module docstring); the definition is the
     # LightGCN layer mean of [user content vectors; item content vectors] over the whole graph.
-    # Inputs narrower than 2 d are propagated before W, wider ones after: d = 4 mixes the two
-    # (text features 10 wide, image 6), d = 1 puts every z_q after W.
-    model, adj, c, has_id = build(content=kind, code_tables=code_tables, embedding_dim=dim)
+    # Values and gradients of every parameter must agree, with an item lacking the image modality.
+    mask = np.ones(N, dtype=bool)
+    mask[2] = False
+    model, adj, _, has_id = build(
+        content=kind, code_tables=code_tables, use_zq_projection=zq, embedding_dim=dim, graph_layers=layers
+    )
+    c = content(image_mask=mask)
     with torch.no_grad():
-        model.user_gate.gate.weight.normal_()  # a gate that reads h_u, so a wrong view would show
+        for gate in (model.user_gate, model.item_gate):  # gates that read h, so a wrong view would show
+            gate.gate.weight.normal_()
+    weights = torch.randn(U, 2 * dim), torch.randn(N, 2 * dim)
+
+    def loss(users, items):
+        return (users * weights[0]).sum() + (items * weights[1]).sum()
+
     enc = model(adj, c, has_id)
+    got = loss(enc.users, enc.items)
+    grads = torch.autograd.grad(got, list(model.parameters()), allow_unused=True)
+
     names = sorted(c)
-    item_vecs = torch.cat([model.encoders[m](c[m])[0] for m in names], 1)  # (N, M d)
-    x0 = torch.cat([model.user_content.weight, item_vecs])  # (U + N, M d)
-    dense = adj.to_dense()
-    views = ((x0 + dense @ x0 + dense @ dense @ x0) / 3)[:U].reshape(U, len(names), dim)
+    item_vecs = [model.encoders[m](c[m])[0] for m in names]  # (N, d) each
+    x0 = torch.cat([model.user_content.weight, torch.cat(item_vecs, 1)])  # (U + N, M d)
+    dense, layer, total = adj.to_dense(), x0, x0
+    for _ in range(layers):
+        layer = dense @ layer
+        total = total + layer
+    views = (total / (layers + 1))[:U].reshape(U, len(names), dim)
     h_u = model.fusion(views)
-    torch.testing.assert_close(enc.user_content, h_u)
-    torch.testing.assert_close(enc.users, model.user_gate(h_u, enc.user_id))
     masks = torch.stack([c[m].mask for m in names], 1)
-    h_i = model.fusion(torch.stack([model.encoders[m](c[m])[0] for m in names], 1), masks)
-    torch.testing.assert_close(enc.items, model.item_gate(h_i, enc.item_id))
+    h_i = model.fusion(torch.stack(item_vecs, 1), masks)
+    ref = loss(model.user_gate(h_u, enc.user_id.detach()), model.item_gate(h_i, enc.item_id.detach()))
+    torch.testing.assert_close(got, ref)
+    # the ID channel is the same code in both (and detached in the reference): compare the rest
+    ref_grads = torch.autograd.grad(ref, list(model.parameters()), allow_unused=True)
+    for (name, _), g, r in zip(model.named_parameters(), grads, ref_grads, strict=True):
+        if name.startswith(("user_id", "item_id")):
+            continue
+        if r is None:
+            assert g is None or torch.count_nonzero(g) == 0, name
+        else:
+            torch.testing.assert_close(g, r, msg=name)

@@ -131,8 +131,9 @@ def test_bad_inputs(planted_task):
         )
 
 
-@pytest.mark.parametrize("id_join", ["sum", "concat"])
-def test_batch_loss_matches_the_explicit_formula(id_join):
+@pytest.mark.parametrize("id_join,kind", [("sum", "codes"), ("concat", "codes"), ("concat", "none")])
+@pytest.mark.parametrize("dropout", [False, True])
+def test_batch_loss_matches_the_explicit_formula(id_join, kind, dropout):
     # batch_loss scores the concat halves apart and counts the L2 rows instead of gathering them;
     # it must equal the losses written out from the final vectors and content_only
     torch.manual_seed(0)
@@ -140,25 +141,37 @@ def test_batch_loss_matches_the_explicit_formula(id_join):
     n_users, n_items = 9, 12
     users, items = rng.integers(0, n_users, 40), rng.integers(0, 10, 40)
     text = ModalityInputs.from_numpy(codes=rng.integers(0, 4, (n_items, 2)), z_q=rng.normal(size=(n_items, 5)))
-    cfg = RecommenderConfig(embedding_dim=8, id_join=id_join, lambda_content=0.7, lambda_reg=0.3, contrastive=False)
+    content = {"text": text} if kind == "codes" else {}
+    cfg = RecommenderConfig(
+        embedding_dim=8, id_join=id_join, content=kind, lambda_content=0.7, lambda_reg=0.3, contrastive=False
+    )
     model = MultiSourceGNN(n_users, n_items, {"text": text.spec()}, cfg)
-    with torch.no_grad():
-        for gate in (model.user_gate, model.item_gate):
-            gate.gate.weight.normal_()
-        model.no_id_bias.fill_(0.4)
+    if model.has_content:
+        with torch.no_grad():
+            for gate in (model.user_gate, model.item_gate):
+                gate.gate.weight.normal_()
+            model.no_id_bias.fill_(0.4)
     adj = normalized_adjacency(users, items, n_users, n_items)
     has_id = torch.zeros(n_items, dtype=torch.bool)
     has_id[items] = True
+    keep = torch.as_tensor(rng.random(n_items) > 0.5, dtype=torch.float32) if dropout else None
     u, i, j = (torch.as_tensor(rng.integers(0, hi, 16)) for hi in (n_users, n_items, n_items))
-    loss, parts = batch_loss(model, adj, {"text": text}, has_id, None, u, i, j, cfg, torch.Generator())
-    enc = model(adj, {"text": text}, has_id)
+    loss, parts = batch_loss(model, adj, content, has_id, keep, u, i, j, cfg, torch.Generator())
+    enc = model(adj, content, has_id, keep)
     eu = enc.users[u]
     bpr = -F.logsigmoid((eu * enc.items[i]).sum(1) + enc.bias[i] - (eu * enc.items[j]).sum(1) - enc.bias[j]).mean()
-    (vi, bi), (vj, bj) = model.content_only(enc, i), model.content_only(enc, j)
-    bpr_content = -F.logsigmoid((eu * (vi - vj)).sum(1) + bi - bj).mean()
     reg = model.user_id.weight[u].square().sum() + model.item_id.weight[i].square().sum()
-    reg = (reg + model.item_id.weight[j].square().sum() + model.user_content.weight[u].square().sum()) / (2 * 16)
+    reg = reg + model.item_id.weight[j].square().sum()
+    expected = bpr
+    if model.has_content:
+        (vi, bi), (vj, bj) = model.content_only(enc, i), model.content_only(enc, j)
+        bpr_content = -F.logsigmoid((eu * (vi - vj)).sum(1) + bi - bj).mean()
+        torch.testing.assert_close(parts["bpr_content"], bpr_content)
+        reg = reg + model.user_content.weight[u].square().sum()
+        expected = expected + 0.7 * bpr_content
+    else:
+        assert parts["bpr_content"] == 0
+    reg = reg / (2 * 16)
     torch.testing.assert_close(parts["bpr"], bpr)
-    torch.testing.assert_close(parts["bpr_content"], bpr_content)
     torch.testing.assert_close(parts["reg"], reg)
-    torch.testing.assert_close(loss, bpr + 0.7 * bpr_content + 0.3 * reg)
+    torch.testing.assert_close(loss, expected + 0.3 * reg)
