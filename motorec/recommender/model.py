@@ -29,6 +29,7 @@ D feature width.
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -224,6 +225,7 @@ class MultiSourceGNN(nn.Module):
         super().__init__()
         d = config.embedding_dim
         self.n_users, self.n_items, self.config = n_users, n_items, config
+        self._block_cache: tuple | None = None  # (weak reference to adj, its blocks), see `_blocks`
         self.modalities = [] if config.content == "none" else sorted(specs)
         self.specs = {m: specs[m] for m in self.modalities}
         self.user_id = nn.Embedding(n_users, d)
@@ -330,6 +332,19 @@ class MultiSourceGNN(nn.Module):
         item_bias = bias + self.no_id_bias * (1 - present)
         return Encoded(h_u, user_gated, h_i, item_gated, item_bias, bias, user_id, item_id, self.config.id_join)
 
+    def _blocks(self, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`graph.bipartite_blocks` of `adj`, kept for as long as the same adjacency comes back.
+
+        A training run passes one adjacency every step, and slicing it reads a row pointer back (a
+        device sync on CUDA).
+        """
+        cached = self._block_cache
+        if cached is not None and cached[0]() is adj:
+            return cached[1]
+        blocks = bipartite_blocks(adj, self.n_users)
+        self._block_cache = (weakref.ref(adj), blocks)
+        return blocks
+
     def _content_channels(
         self, adj: torch.Tensor, content: dict[str, ModalityInputs]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -341,7 +356,7 @@ class MultiSourceGNN(nn.Module):
         Shapes: -> (U, M, d), (N, M, d) zero where an item lacks the modality, (N, M) bool, (N,).
         """
         u_n, n_layers = self.n_users, self.config.graph_layers
-        blocks = bipartite_blocks(adj, u_n)
+        blocks = self._blocks(adj)
         xs, tables, bias = [], [], 0.0
         for name in self.modalities:
             x, table, b = self.encoders[name].parts(content[name])  # (N, E), (N, d), (N,)

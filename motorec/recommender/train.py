@@ -160,8 +160,11 @@ def batch_loss(
         bpr_content = -F.logsigmoid(content_score + content_bias_diff).mean()
     # the L2 term over the batch's rows, with repeats: sum_r count_r ||w_r||^2, no gather of the rows
     n_u, n_i = model.user_id.num_embeddings, model.item_id.num_embeddings
-    user_count = torch.bincount(u, minlength=n_u).to(score.dtype)  # (U,)
-    item_count = torch.bincount(torch.cat([i, j]), minlength=n_i).to(score.dtype)  # (N,)
+    # counts by index_add of ones, not bincount, which reads the largest index back (a device sync on
+    # CUDA); sums of ones are exact in float32, in any order
+    ones = score.new_ones(len(u))
+    user_count = score.new_zeros(n_u).index_add_(0, u, ones)  # (U,)
+    item_count = score.new_zeros(n_i).index_add_(0, i, ones).index_add_(0, j, ones)  # (N,)
     reg = user_count @ model.user_id.weight.square().sum(1) + item_count @ model.item_id.weight.square().sum(1)
     if model.has_content:
         reg = reg + user_count @ model.user_content.weight.square().sum(1)

@@ -244,3 +244,15 @@ def test_content_channel_equals_whole_graph_propagation(layers, kind, code_table
             assert g is None or torch.count_nonzero(g) == 0, name
         else:
             torch.testing.assert_close(g, r, msg=name)
+
+
+def test_a_new_adjacency_is_not_served_stale_blocks():
+    # the encoder keeps the blocks of the last adjacency it saw; another graph must get its own
+    model, adj, c, has_id = build()
+    other = normalized_adjacency(USERS[:6], ITEMS[:6], U, N)
+    before = model(adj, c, has_id).user_content
+    got = model(other, c, has_id).user_content
+    fresh, _, _, _ = build()  # same seed, same weights, never saw `adj`
+    torch.testing.assert_close(got, fresh(other, c, has_id).user_content)
+    assert not torch.allclose(got, before)
+    torch.testing.assert_close(model(adj, c, has_id).user_content, before)
