@@ -114,16 +114,17 @@ class HybridFusion(nn.Module):
 class GatedResidual(nn.Module):
     """The ID part x joins the content part h through a learned gate g = sigmoid(W [h; x] + b).
 
+    width "vector": one gate per dimension (W is d x 2d); "scalar": one per node (W is 1 x 2d).
     mode "sum": e = h + g * x (one shared space); mode "concat": e = [h; g * x], so that
     e_u . e_i = h_u . h_i + (g_u x_u) . (g_i x_i): content and ID interact only with their own kind.
 
     Shapes: h (B, d), x (B, d) -> (B, d) for "sum", (B, 2 d) for "concat".
     """
 
-    def __init__(self, dim: int, mode: str = "sum"):
+    def __init__(self, dim: int, mode: str = "sum", width: str = "vector"):
         super().__init__()
         self.mode = mode
-        self.gate = nn.Linear(2 * dim, dim)
+        self.gate = nn.Linear(2 * dim, dim if width == "vector" else 1)  # one gate per dimension, or per node
         nn.init.zeros_(self.gate.weight)
         nn.init.zeros_(self.gate.bias)
 
@@ -250,8 +251,8 @@ class MultiSourceGNN(nn.Module):
                 }
             )
             self.fusion = HybridFusion(m, d, config.fusion_alpha)
-            self.user_gate = GatedResidual(d, config.id_join)
-            self.item_gate = GatedResidual(d, config.id_join)
+            self.user_gate = GatedResidual(d, config.id_join, config.id_gate)
+            self.item_gate = GatedResidual(d, config.id_join, config.id_gate)
             # added to the score of an item without an ID part (strict cold, or ID-dropped in training):
             # stands in for the ID part's average contribution, so cold and warm items share one scale
             self.no_id_bias = nn.Parameter(torch.zeros(()), requires_grad=config.no_id_bias)

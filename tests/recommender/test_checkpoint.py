@@ -74,15 +74,17 @@ def test_damaged_checkpoints_raise_artifact_errors(tmp_path, trained):
         load_checkpoint(path)
 
 
-def test_checkpoint_from_before_code_tables_was_a_field_loads_with_its_tables(tmp_path, planted_task):
+def test_checkpoint_from_before_code_tables_and_id_gate_loads_as_trained(tmp_path, planted_task):
     data = planted_task["data"]
-    cfg = RecommenderConfig(embedding_dim=8, batch_size=128, epochs=1, cl_samples=32, code_tables=True)
+    cfg = RecommenderConfig(
+        embedding_dim=8, batch_size=128, epochs=1, cl_samples=32, code_tables=True, id_gate="vector"
+    )
     res = fit(data.train, len(data.users), len(data.items), planted_task["content"], cfg, progress=False)
     path = save(tmp_path, (res, data))
     blob = json.loads((path / "config.json").read_text())
-    del blob["config"]["code_tables"]  # what a checkpoint written before the field looked like
+    del blob["config"]["code_tables"], blob["config"]["id_gate"]  # a checkpoint written before the fields
     (path / "config.json").write_text(json.dumps(blob))
     ckpt = load_checkpoint(path, current_versions={"text": "v1"})
-    assert ckpt.config.code_tables
+    assert ckpt.config.code_tables and ckpt.config.id_gate == "vector"
     users = np.arange(len(data.users))
     torch.testing.assert_close(ckpt.scorer(planted_task["content"]).score(users), res.scorer().score(users))

@@ -256,3 +256,16 @@ def test_a_new_adjacency_is_not_served_stale_blocks():
     torch.testing.assert_close(got, fresh(other, c, has_id).user_content)
     assert not torch.allclose(got, before)
     torch.testing.assert_close(model(adj, c, has_id).user_content, before)
+
+
+@pytest.mark.parametrize("id_gate,width", [("scalar", 1), ("vector", 8)])
+def test_id_gate_is_one_per_node_or_one_per_dimension(id_gate, width):
+    model, adj, c, has_id = build(id_gate=id_gate)
+    assert model.item_gate.gate.weight.shape == (width, 16)
+    with torch.no_grad():
+        model.item_gate.gate.weight.normal_()
+    enc = model(adj, c, has_id)
+    gate = torch.sigmoid(model.item_gate.gate(torch.cat([enc.item_content, enc.item_id], 1)))  # (N, width)
+    torch.testing.assert_close(enc.item_gated, gate * enc.item_id)
+    ratio = enc.item_gated[:7] / enc.item_id[:7]  # items 0..6 have an ID part
+    assert (ratio.std(1) < 1e-5).all() == (id_gate == "scalar")  # a scalar gate scales every dimension alike
