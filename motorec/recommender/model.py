@@ -41,6 +41,11 @@ from motorec.recommender.graph import bipartite_blocks, layer_mean, user_rows_of
 from motorec.recommender.inputs import ModalityInputs, ModalitySpec
 
 
+def _plus(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    """The sum of a and b, either of which may be absent (None)."""
+    return b if a is None else (a if b is None else a + b)
+
+
 @dataclass
 class Encoded:
     """Everything a training step or a scorer needs from one encoder pass.
@@ -206,10 +211,7 @@ class ContentEncoder(nn.Module):
     def forward(self, mod: ModalityInputs) -> tuple[torch.Tensor, torch.Tensor]:
         """Content vectors (N, d) and biases (N,) of one modality."""
         x, table, bias = self.parts(mod)
-        if x is None:
-            return table, bias
-        vec = self.project(x)
-        return (vec if table is None else vec + table), bias
+        return _plus(None if x is None else self.project(x), table), bias
 
 
 class MultiSourceGNN(nn.Module):
@@ -356,31 +358,25 @@ class MultiSourceGNN(nn.Module):
 
         Shapes: -> (U, M, d), (N, M, d) zero where an item lacks the modality, (N, M) bool, (N,).
         """
-        u_n, n_layers = self.n_users, self.config.graph_layers
+        u_n, n_layers, d = self.n_users, self.config.graph_layers, self.config.embedding_dim
         blocks = self._blocks(adj)
-        xs, tables, bias = [], [], 0.0
-        for name in self.modalities:
-            x, table, b = self.encoders[name].parts(content[name])  # (N, E), (N, d), (N,)
-            xs.append(x)
-            tables.append(table)
-            bias = bias + b
-        d = self.config.embedding_dim
         views = user_rows_of_layers(blocks, self.user_content.weight, n_layers, from_items=False)  # (U, M d)
         # propagation is linear, so W x may be propagated as x then W, or as W x: x first when it is at
         # most twice as wide as d (one product forward at width E, and one backward only if x needs a
         # gradient, under joint fine-tuning), else W x (one product each way at width d), e.g. for
         # 384-d raw features (content="continuous") or RQ-KMeans z_q; code tables always as vectors
-        item_vecs, as_vectors, as_inputs = [], [], []  # (k, (N, d)) and (k, (N, E)) to propagate
-        for k, (name, x, table) in enumerate(zip(self.modalities, xs, tables, strict=True)):
+        item_vecs, as_vectors, as_inputs, bias = [], [], [], 0.0  # (k, (N, d)) and (k, (N, E)) to propagate
+        for k, name in enumerate(self.modalities):
+            x, table, b = self.encoders[name].parts(content[name])  # (N, E), (N, d), (N,)
+            bias = bias + b
             vec = None if x is None else self.encoders[name].project(x)  # (N, d)
-            spread = table
-            if x is not None and x.shape[1] > 2 * d:
-                spread = vec if spread is None else spread + vec
-            elif x is not None:
+            wide = x is not None and x.shape[1] > 2 * d
+            if x is not None and not wide:
                 as_inputs.append((k, x))
+            item_vecs.append(_plus(vec, table))
+            spread = item_vecs[-1] if wide else table
             if spread is not None:
                 as_vectors.append((k, spread))
-            item_vecs.append(table if vec is None else (vec if table is None else vec + table))
         user_parts: list = [0.0] * len(self.modalities)  # (U, d) per modality once summed
         if as_vectors:
             spread = user_rows_of_layers(blocks, torch.cat([v for _, v in as_vectors], 1), n_layers, True)
@@ -391,8 +387,7 @@ class MultiSourceGNN(nn.Module):
             widths = [x.shape[1] for _, x in as_inputs]
             for (k, _), piece in zip(as_inputs, spread.split(widths, dim=1), strict=True):
                 user_parts[k] = user_parts[k] + self.encoders[self.modalities[k]].project(piece)
-        m = len(self.modalities)
-        user_views = ((views + torch.cat(user_parts, 1)) / (n_layers + 1)).reshape(u_n, m, d)
+        user_views = ((views + torch.cat(user_parts, 1)) / (n_layers + 1)).reshape(u_n, len(self.modalities), d)
         mask = torch.stack([content[name].mask for name in self.modalities], 1)
         return user_views, torch.stack(item_vecs, 1), mask, bias
 
