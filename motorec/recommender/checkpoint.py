@@ -168,9 +168,10 @@ def load_checkpoint(
         if cfg_json.get("format") != FORMAT or meta.get("format") != FORMAT:
             raise ArtifactError(f"checkpoint {src}: unknown format, expected {FORMAT}")
         _check_versions(meta["tokenizer_versions"], current_versions, allow_version_mismatch, src)
-        # checkpoints written before `code_tables` / `id_gate` existed were all trained with free code
-        # tables and per-dimension gates
-        saved = {"code_tables": True, "id_gate": "vector", **cfg_json["config"], "device": device}
+        # checkpoints written before `code_tables` / `id_gate` / `propagate_user_content` existed were
+        # all trained with free code tables, per-dimension gates and propagated user content vectors
+        old = {"code_tables": True, "id_gate": "vector", "propagate_user_content": True}
+        saved = {**old, **cfg_json["config"], "device": device}
         config = from_dict(RecommenderConfig, saved, where=f"{src}/config.json")
         specs = {m: ModalitySpec(**s) for m, s in meta["specs"].items()}
         model = MultiSourceGNN(meta["n_users"], meta["n_items"], specs, config)

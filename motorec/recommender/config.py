@@ -63,6 +63,13 @@ class RecommenderConfig:
             (3 seeds) it gave cold / warm / all Recall@20 0.326 / 0.398 / 0.224 against 0.317 / 0.396 /
             0.221 for the vector gate, and a 13% shorter training step (the vector gate's d x 2d
             products on every user and item were a seventh of the step).
+        propagate_user_content: propagate each user's free content vectors (one per modality) through
+            the graph with the items' content vectors, as a LightGCN channel does. False
+            propagates the items' content only and adds one free vector per user after the fusion: a
+            user's content view is then the fused content of the items the user reached plus a free
+            preference, as in VBPR. With the tokenizer frozen the propagated item content is a fixed
+            function of the codes, computed once, so a content channel costs no graph product per
+            step.
         contrastive: use the InfoNCE loss.
         joint: fine-tune the tokenizer with the recommender (codes are recomputed every step).
         ara: adaptive rarity weights on the tokenizer loss (joint only).
@@ -100,6 +107,7 @@ class RecommenderConfig:
     fusion: Literal["hybrid", "concat", "attention"] = "hybrid"
     id_join: Literal["sum", "concat"] = "concat"
     id_gate: Literal["vector", "scalar"] = "scalar"
+    propagate_user_content: bool = True
     contrastive: bool = True
     joint: bool = False
     ara: bool = True

@@ -4,20 +4,26 @@ Channels over one user-item graph:
 - one content channel per modality m, whose item nodes start from the item's content vector
   c_i^m = W_m z_q,i = sum_l W_m C_m,l[code_il] (code embeddings tied to the codebooks C; free tables
   T_m[l, code] are added with `code_tables`), or W_m f_i for the "continuous" ablation, and whose user
-  nodes start from a learnable per-modality user vector;
+  nodes start from zero or from a learnable per-modality user vector theta_u^m (see below);
 - a collaborative channel of learnable ID embeddings (items without training edges have no ID).
 
-Users take the LightGCN layer mean of every channel. Items take the layer mean of the ID channel, but
-their content part is the layer-0 vector c_i^m for every item, warm or cold: an isolated node's layer
-mean is c_i / (layers + 1), so scoring warm items by a layer mean and cold ones by a scaled copy would
-put them on different scales (METHOD.md §4 warning). So a content channel needs only its user rows,
-and `forward` computes just those: block products over R_hat and R_hat^T (`graph.user_rows_of_layers`),
-half of a whole-graph product each. Propagation is linear, so a z_q at most 2 d wide is propagated
-at its own width before W_m is applied, with no backward product unless z_q itself needs a gradient
-(joint fine-tuning); a wider input (raw features, RQ-KMeans z_q) and free code tables are propagated
-as d-wide vectors, with a backward product. The result equals the whole-graph layer mean (tested);
-a content channel costs about half of the ID channel's products instead of as much again. Content
-channels are fused by alpha * W[c^1; ..; c^M] + (1 - alpha) * sum_m a_m c^m, the ID part joins
+Users take the LightGCN layer mean of every channel. By default (`propagate_user_content` off) the
+content channels propagate only the items' content, and the user's own free vector theta_u (one, d
+wide) is added after the fusion: a free preference, as in VBPR, beside the content of the items the
+user reached; with it on, each channel starts its user nodes from a per-modality theta_u^m.
+
+Items take the layer mean of the ID channel, but their content part is the layer-0 vector c_i^m for
+every item, warm or cold: an isolated node's layer mean is c_i / (layers + 1), so scoring warm items
+by a layer mean and cold ones by a scaled copy would put them on different scales (METHOD.md §4
+warning). So a content channel needs only its user rows, and `forward` computes just those: block
+products over R_hat and R_hat^T (`graph.user_rows_of_layers`), half of a whole-graph product each.
+Propagation is linear, so z_q is propagated at its own width and W_m applied after: with the
+tokenizer frozen z_q is fixed, and its propagation is computed once and kept (`_Memo`); under joint
+fine-tuning a z_q at most 2 d wide is still propagated before W_m (a backward product to z_q), a
+wider one after W_m as d-wide vectors, as are free code tables. The result equals the whole-graph
+layer mean (tested). With the defaults a content channel costs no graph product per step.
+
+Content channels are fused by alpha * W[c^1; ..; c^M] + (1 - alpha) * sum_m a_m c^m, the ID part joins
 through a gated residual e = h + g x_id with g = sigmoid(W_g [h; x_id]) (or e = [h; g x_id], `id_join`), and
 score(u, i) = e_u . e_i + b_i with b_i a content bias plus, for an item scored without ID part
 (strict cold, or ID-dropped in training), a learned no-ID offset.
@@ -44,6 +50,27 @@ from motorec.recommender.inputs import ModalityInputs, ModalitySpec
 def _plus(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
     """The sum of a and b, either of which may be absent (None)."""
     return b if a is None else (a if b is None else a + b)
+
+
+class _Memo:
+    """One value computed from some tensors, kept while the same tensors come back unmodified.
+
+    Tensors are matched by identity (weak references, so nothing is kept alive) and by their version
+    counter, which every in-place change bumps.
+    """
+
+    def __init__(self):
+        self._key: list | None = None
+        self._value = None
+
+    def get(self, tensors: list[torch.Tensor], compute):
+        key = self._key
+        if key is not None and len(key) == len(tensors):
+            if all(ref() is t and version == t._version for (ref, version), t in zip(key, tensors, strict=True)):
+                return self._value
+        self._key, self._value = None, compute()
+        self._key = [(weakref.ref(t), t._version) for t in tensors]
+        return self._value
 
 
 @dataclass
@@ -100,9 +127,8 @@ class HybridFusion(nn.Module):
         b, m, d = x.shape
         if mask is not None:
             x = x * mask[..., None]
-        if m == 1:  # one source, attention weight 1 where present: one map alpha W + (1 - alpha) I
-            eye = torch.eye(d, dtype=x.dtype, device=x.device)
-            return x[:, 0] @ (self.alpha * self.concat.weight.T + (1 - self.alpha) * eye)
+        if m == 1:
+            return x[:, 0] @ self.linear_map()
         if mask is None:
             mask = torch.ones(b, m, dtype=torch.bool, device=x.device)
         out = x.new_zeros(b, d)
@@ -114,6 +140,14 @@ class HybridFusion(nn.Module):
             weights = torch.softmax(logits, dim=1).nan_to_num(0.0)  # rows with no source give 0
             out = out + (1 - self.alpha) * (weights[..., None] * x).sum(1)
         return out
+
+    def linear_map(self) -> torch.Tensor:
+        """The fusion of one source, which is linear: x -> x F with F = alpha W^T + (1 - alpha) I (d, d).
+
+        With one source the attention weight is 1 wherever the source is present (and x is 0 where not).
+        """
+        w = self.concat.weight  # (d, d) for one source
+        return self.alpha * w.T + (1 - self.alpha) * torch.eye(w.shape[0], dtype=w.dtype, device=w.device)
 
 
 class GatedResidual(nn.Module):
@@ -134,8 +168,18 @@ class GatedResidual(nn.Module):
         nn.init.zeros_(self.gate.bias)
 
     def gated(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The gated ID part g * x: (B, d), (B, d) -> (B, d)."""
-        return torch.sigmoid(self.gate(torch.cat([h, x], dim=1))) * x
+        """The gated ID part g * x: (B, d), (B, d) -> (B, d).
+
+        W [h; x] is computed as W_h h + W_x x, without the (B, 2 d) concatenation, and a scalar gate's
+        as two matrix-vector products: on CPU a (B, 1) x (1, 2 d) gradient product took longer than
+        the whole gate does now.
+        """
+        w, d = self.gate.weight, h.shape[1]  # (d or 1, 2 d)
+        if w.shape[0] == 1:
+            logit = (torch.mv(h, w[0, :d]) + torch.mv(x, w[0, d:]) + self.gate.bias)[:, None]  # (B, 1)
+        else:
+            logit = F.linear(h, w[:, :d]) + F.linear(x, w[:, d:], self.gate.bias)  # (B, d)
+        return torch.sigmoid(logit) * x
 
     def forward(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         gated = self.gated(h, x)
@@ -166,6 +210,7 @@ class ContentEncoder(nn.Module):
                 f"this modality has {spec.levels} code levels and a z_q width of {spec.zq_dim}"
             )
         self.with_bias = with_bias
+        self._input_memo = _Memo()  # see `parts`
         n_codes = spec.levels * spec.codebook_size
         if self.use_codes:
             self.codes = nn.Embedding(n_codes, dim)
@@ -198,9 +243,13 @@ class ContentEncoder(nn.Module):
             if self.with_bias:
                 bias = self.code_bias(idx).sum((1, 2))  # (N,)
         if self.use_zq or self.kind == "continuous":
-            x = F.normalize(mod.z_q if self.kind == "codes" else mod.feats, dim=1) * keep  # (N, E or D)
-            if self.with_bias:
-                bias = bias + self.vec_bias(x)[:, 0]
+            raw = mod.z_q if self.kind == "codes" else mod.feats
+            if raw.requires_grad:  # joint fine-tuning
+                x = F.normalize(raw, dim=1) * keep  # (N, E or D)
+            else:  # a fixed input, normalised once while the same tensors come back
+                x = self._input_memo.get([raw, mod.mask], lambda: F.normalize(raw, dim=1) * keep)
+            if self.with_bias:  # a matrix-vector product: an (N, 1) output's gradient product is slow on CPU
+                bias = bias + torch.mv(x, self.vec_bias.weight[0])
         bias = bias * keep[:, 0] if self.with_bias else keep.new_zeros(keep.shape[0])
         return x, table, bias
 
@@ -228,7 +277,7 @@ class MultiSourceGNN(nn.Module):
         super().__init__()
         d = config.embedding_dim
         self.n_users, self.n_items, self.config = n_users, n_items, config
-        self._block_cache: tuple | None = None  # (weak reference to adj, its blocks), see `_blocks`
+        self._block_memo, self._input_memo = _Memo(), _Memo()  # see `_blocks` and `_content_channels`
         self.modalities = [] if config.content == "none" else sorted(specs)
         self.specs = {m: specs[m] for m in self.modalities}
         self.user_id = nn.Embedding(n_users, d)
@@ -237,7 +286,8 @@ class MultiSourceGNN(nn.Module):
         nn.init.normal_(self.item_id.weight, std=0.1)
         if self.modalities:
             m = len(self.modalities)
-            self.user_content = nn.Embedding(n_users, m * d)
+            # theta_u: one per modality in its channel when propagated, else one in the fused content space
+            self.user_content = nn.Embedding(n_users, (m if config.propagate_user_content else 1) * d)
             nn.init.normal_(self.user_content.weight, std=0.1)
             self.encoders = nn.ModuleDict(
                 {
@@ -325,9 +375,7 @@ class MultiSourceGNN(nn.Module):
             items = item_id if id_keep is None else item_id * id_keep[:, None]
             no_bias = item_id.new_zeros(self.n_items)
             return Encoded(zeros_u, user_id, zeros_i, items, no_bias, no_bias, user_id, item_id, "id")
-        user_views, vecs, mask, bias = self._content_channels(adj, content)  # (U, M, d), (N, M, d), (N, M), (N,)
-        h_u = self.fusion(user_views)  # (U, d), every user has every view
-        h_i = self.fusion(vecs, mask)  # (N, d) layer-0 content for warm and cold items alike
+        h_u, h_i, bias = self._content_channels(adj, content)  # (U, d), (N, d) layer-0 content for every item, (N,)
         present = has_id[:, 0] if id_keep is None else has_id[:, 0] * id_keep  # (N,) 1 where the ID part is used
         id_part = item_id if id_keep is None else item_id * id_keep[:, None]
         user_gated = self.user_gate.gated(h_u, user_id)  # (U, d)
@@ -341,55 +389,77 @@ class MultiSourceGNN(nn.Module):
         A training run passes one adjacency every step, and slicing it reads a row pointer back (a
         device sync on CUDA).
         """
-        cached = self._block_cache
-        if cached is not None and cached[0]() is adj:
-            return cached[1]
-        blocks = bipartite_blocks(adj, self.n_users)
-        self._block_cache = (weakref.ref(adj), blocks)
-        return blocks
+        return self._block_memo.get([adj], lambda: bipartite_blocks(adj, self.n_users))
 
     def _content_channels(
         self, adj: torch.Tensor, content: dict[str, ModalityInputs]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Users' content views, items' layer-0 content vectors, their mask and the summed content bias.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Users' and items' fused content views h_u, h_i and the items' summed content bias.
 
-        A user's view is the user row of the channel's layer mean. Items keep their layer-0 content
-        (module docstring), so only those user rows are computed.
+        A user's view in channel m is the user row of the channel's layer mean; without
+        `propagate_user_content` the channels carry only the items' content and theta_u joins after
+        the fusion, h_u = fusion(views) + theta_u / (layers + 1). An item's view is its layer-0
+        content vector (module docstring), so only user rows are propagated. Everything here is linear up to the
+        fusion, and a one-source fusion is linear too (`HybridFusion.linear_map` F): with one modality
+        F is folded into the projection, h_i = x (W^T F) + t F, instead of mapping every row twice.
 
-        Shapes: -> (U, M, d), (N, M, d) zero where an item lacks the modality, (N, M) bool, (N,).
+        Shapes: -> (U, d), (N, d) zero where an item lacks every modality, (N,).
         """
-        u_n, n_layers, d = self.n_users, self.config.graph_layers, self.config.embedding_dim
+        n_layers, d = self.config.graph_layers, self.config.embedding_dim
         blocks = self._blocks(adj)
-        views = user_rows_of_layers(blocks, self.user_content.weight, n_layers, from_items=False)  # (U, M d)
-        # propagation is linear, so W x may be propagated as x then W, or as W x: x first when it is at
-        # most twice as wide as d (one product forward at width E, and one backward only if x needs a
-        # gradient, under joint fine-tuning), else W x (one product each way at width d), e.g. for
-        # 384-d raw features (content="continuous") or RQ-KMeans z_q; code tables always as vectors
-        item_vecs, as_vectors, as_inputs, bias = [], [], [], 0.0  # (k, (N, d)) and (k, (N, E)) to propagate
+        fold = self.fusion.linear_map() if len(self.modalities) == 1 else None  # (d, d)
+
+        def apply(v: torch.Tensor | None, m: torch.Tensor | None) -> torch.Tensor | None:
+            """The product v m, where either may be absent (a None map is the identity)."""
+            return v if (v is None or m is None) else v @ m
+
+        propagated = self.config.propagate_user_content
+        free = self.user_content.weight  # (U, M d) propagated in the channels, else (U, d) added after fusion
+        if propagated:
+            free = user_rows_of_layers(blocks, free, n_layers, from_items=False)
+        # propagation is linear, so W x may be propagated as x then W, or as W x. An input that needs no
+        # gradient (the tokenizer frozen) is propagated once at its own width and kept while the same
+        # tensors come back; one that does (joint fine-tuning) is propagated as x when at most twice as
+        # wide as d (no backward product unless x needs a gradient), else as W x; code tables as vectors
+        item_vecs, vectors, inputs, bias = [], [], [], 0.0  # vectors (k, (N, d)), inputs (k, (N, E), map)
         for k, name in enumerate(self.modalities):
             x, table, b = self.encoders[name].parts(content[name])  # (N, E), (N, d), (N,)
             bias = bias + b
-            vec = None if x is None else self.encoders[name].project(x)  # (N, d)
-            wide = x is not None and x.shape[1] > 2 * d
-            if x is not None and not wide:
-                as_inputs.append((k, x))
-            item_vecs.append(_plus(vec, table))
-            spread = item_vecs[-1] if wide else table
-            if spread is not None:
-                as_vectors.append((k, spread))
-        user_parts: list = [0.0] * len(self.modalities)  # (U, d) per modality once summed
-        if as_vectors:
-            spread = user_rows_of_layers(blocks, torch.cat([v for _, v in as_vectors], 1), n_layers, True)
-            for (k, _), piece in zip(as_vectors, spread.split(d, dim=1), strict=True):
-                user_parts[k] = user_parts[k] + piece
-        if as_inputs:
-            spread = user_rows_of_layers(blocks, torch.cat([x for _, x in as_inputs], 1), n_layers, True)
-            widths = [x.shape[1] for _, x in as_inputs]
-            for (k, _), piece in zip(as_inputs, spread.split(widths, dim=1), strict=True):
-                user_parts[k] = user_parts[k] + self.encoders[self.modalities[k]].project(piece)
-        user_views = ((views + torch.cat(user_parts, 1)) / (n_layers + 1)).reshape(u_n, len(self.modalities), d)
-        mask = torch.stack([content[name].mask for name in self.modalities], 1)
-        return user_views, torch.stack(item_vecs, 1), mask, bias
+            w = None if x is None else self.encoders[name].proj.weight.T  # (E, d)
+            to_fused = apply(w, fold)  # (E, d): x into the fused space, W^T F when folding
+            item_vecs.append(_plus(apply(x, to_fused), apply(table, fold)))
+            if x is not None and x.requires_grad and x.shape[1] > 2 * d:
+                vectors.append((k, x @ w))
+            elif x is not None:
+                inputs.append((k, x, to_fused))
+            if table is not None:
+                vectors.append((k, table))
+        user_parts = [apply(free[:, k * d : (k + 1) * d], fold) if propagated else None for k in range(len(item_vecs))]
+        if vectors:
+            spread = user_rows_of_layers(blocks, torch.cat([v for _, v in vectors], 1), n_layers, True)
+            for (k, _), piece in zip(vectors, spread.split(d, dim=1), strict=True):
+                user_parts[k] = _plus(user_parts[k], apply(piece, fold))
+        if inputs:
+            sources = [content[self.modalities[k]] for k, _, _ in inputs]
+
+            def spread_inputs() -> torch.Tensor:  # (U, sum of E)
+                return user_rows_of_layers(blocks, torch.cat([x for _, x, _ in inputs], 1), n_layers, True)
+
+            if any(x.requires_grad for _, x, _ in inputs):
+                spread = spread_inputs()
+            else:
+                fixed = [adj] + [t for s in sources for t in (s.mask, s.z_q, s.feats) if t is not None]
+                spread = self._input_memo.get(fixed, spread_inputs)
+            widths = [x.shape[1] for _, x, _ in inputs]
+            for (k, _, to_fused), piece in zip(inputs, spread.split(widths, dim=1), strict=True):
+                user_parts[k] = _plus(user_parts[k], apply(piece, to_fused))
+        scale = 1.0 / (n_layers + 1)
+        if fold is not None:  # one modality: already in the fused space
+            h_u = (user_parts[0] if propagated else user_parts[0] + free) * scale
+            return h_u, item_vecs[0], bias
+        mask = torch.stack([content[name].mask for name in self.modalities], 1)  # (N, M)
+        h_u = self.fusion(torch.stack(user_parts, 1) * scale)  # (U, d), every user has every view
+        return (h_u if propagated else h_u + free * scale), self.fusion(torch.stack(item_vecs, 1), mask), bias
 
     def content_only(self, enc: Encoded, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Final vectors and biases of items `rows` (B,) scored without their ID part, as strict-cold items are.

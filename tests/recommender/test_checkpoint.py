@@ -76,15 +76,15 @@ def test_damaged_checkpoints_raise_artifact_errors(tmp_path, trained):
 
 def test_checkpoint_from_before_code_tables_and_id_gate_loads_as_trained(tmp_path, planted_task):
     data = planted_task["data"]
-    cfg = RecommenderConfig(
-        embedding_dim=8, batch_size=128, epochs=1, cl_samples=32, code_tables=True, id_gate="vector"
-    )
+    old = {"code_tables": True, "id_gate": "vector", "propagate_user_content": True}  # what was trained then
+    cfg = RecommenderConfig(embedding_dim=8, batch_size=128, epochs=1, cl_samples=32, **old)
     res = fit(data.train, len(data.users), len(data.items), planted_task["content"], cfg, progress=False)
     path = save(tmp_path, (res, data))
     blob = json.loads((path / "config.json").read_text())
-    del blob["config"]["code_tables"], blob["config"]["id_gate"]  # a checkpoint written before the fields
+    for field in old:  # a checkpoint written before the fields
+        del blob["config"][field]
     (path / "config.json").write_text(json.dumps(blob))
     ckpt = load_checkpoint(path, current_versions={"text": "v1"})
-    assert ckpt.config.code_tables and ckpt.config.id_gate == "vector"
+    assert {field: getattr(ckpt.config, field) for field in old} == old
     users = np.arange(len(data.users))
     torch.testing.assert_close(ckpt.scorer(planted_task["content"]).score(users), res.scorer().score(users))

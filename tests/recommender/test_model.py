@@ -26,10 +26,10 @@ def content(seed=0, image_mask=None):
     return {"text": text, "image": image}
 
 
-def build(**overrides):
+def build(modalities=("image", "text"), **overrides):
     torch.manual_seed(0)
     cfg = RecommenderConfig(**{"embedding_dim": 8, "graph_layers": 2, **overrides})
-    c = content()
+    c = {m: x for m, x in content().items() if m in modalities}
     model = MultiSourceGNN(U, N, {m: x.spec() for m, x in c.items()}, cfg)
     adj = normalized_adjacency(USERS, ITEMS, U, N)
     has_id = torch.zeros(N, dtype=torch.bool)
@@ -190,60 +190,103 @@ def test_content_only_scoring_is_how_an_item_without_id_is_scored(id_join):
 
 @pytest.mark.parametrize("layers", [0, 1, 3])
 @pytest.mark.parametrize(
-    "kind,code_tables,zq,dim",
+    "kind,code_tables,zq,dim,zq_grad",  # zq_grad: joint fine-tuning, z_q itself gets a gradient
     [
-        ("codes", False, True, 8),
-        ("codes", True, True, 8),
-        ("codes", True, False, 8),  # code tables alone
-        ("continuous", False, True, 8),
-        ("continuous", False, True, 4),  # text features 10 wide go after W, image 6 before
-        ("codes", True, True, 1),  # every z_q after W
+        ("codes", False, True, 8, False),
+        ("codes", True, True, 8, False),
+        ("codes", True, False, 8, False),  # code tables alone
+        ("continuous", False, True, 8, False),
+        ("continuous", False, True, 4, False),  # text features 10 wide go after W, image 6 before
+        ("codes", True, True, 1, False),
+        ("codes", False, True, 8, True),  # z_q propagated before W, with a backward product
+        ("codes", True, True, 1, True),  # z_q wider than 2 d: propagated after W
     ],
 )
-def test_content_channel_equals_whole_graph_propagation(layers, kind, code_tables, zq, dim):
+@pytest.mark.parametrize("modalities", [("image", "text"), ("text",)])  # one source: the fusion is folded in
+@pytest.mark.parametrize("propagate_user", [True, False])
+def test_content_channel_equals_whole_graph_propagation(
+    layers, kind, code_tables, zq, dim, zq_grad, modalities, propagate_user
+):
     # the encoder propagates only what reaches the users (module docstring); the definition is the
-    # LightGCN layer mean of [user content vectors; item content vectors] over the whole graph.
-    # Values and gradients of every parameter must agree, with an item lacking the image modality.
+    # LightGCN layer mean of [user content vectors; item content vectors] over the whole graph, or
+    # without `propagate_user_content` the fused layer mean of [0; item vectors] plus the user's one
+    # free vector over layers + 1. Values and gradients of every parameter (and of z_q) must agree, with an item lacking
+    # the image modality. The forward runs twice: the second is served the memoised propagated inputs.
     mask = np.ones(N, dtype=bool)
     mask[2] = False
     model, adj, _, has_id = build(
-        content=kind, code_tables=code_tables, use_zq_projection=zq, embedding_dim=dim, graph_layers=layers
+        modalities,
+        content=kind,
+        code_tables=code_tables,
+        use_zq_projection=zq,
+        embedding_dim=dim,
+        graph_layers=layers,
+        propagate_user_content=propagate_user,
     )
-    c = content(image_mask=mask)
+    c = {m: x for m, x in content(image_mask=mask).items() if m in modalities}
+    for x in c.values():
+        x.z_q.requires_grad_(zq_grad)
     with torch.no_grad():
         for gate in (model.user_gate, model.item_gate):  # gates that read h, so a wrong view would show
             gate.gate.weight.normal_()
+        model.fusion.concat.weight.normal_()  # a fusion that is not the mean, so a missing F would show
     weights = torch.randn(U, 2 * dim), torch.randn(N, 2 * dim)
+    params = list(model.parameters()) + [x.z_q for x in c.values() if zq_grad]
 
     def loss(users, items):
         return (users * weights[0]).sum() + (items * weights[1]).sum()
 
-    enc = model(adj, c, has_id)
-    got = loss(enc.users, enc.items)
-    grads = torch.autograd.grad(got, list(model.parameters()), allow_unused=True)
+    for _ in range(2):
+        enc = model(adj, c, has_id)
+        got = loss(enc.users, enc.items)
+        grads = torch.autograd.grad(got, params, allow_unused=True)
 
     names = sorted(c)
     item_vecs = [model.encoders[m](c[m])[0] for m in names]  # (N, d) each
-    x0 = torch.cat([model.user_content.weight, torch.cat(item_vecs, 1)])  # (U + N, M d)
-    dense, layer, total = adj.to_dense(), x0, x0
-    for _ in range(layers):
-        layer = dense @ layer
-        total = total + layer
-    views = (total / (layers + 1))[:U].reshape(U, len(names), dim)
-    h_u = model.fusion(views)
+    users0, items0 = model.user_content.weight, torch.cat(item_vecs, 1)  # (U, M d), (N, M d)
+    dense = adj.to_dense()
+
+    def layer_sum(x0):
+        layer, total = x0, x0
+        for _ in range(layers):
+            layer = dense @ layer
+            total = total + layer
+        return total[:U]
+
+    if propagate_user:
+        views = layer_sum(torch.cat([users0, items0])) / (layers + 1)
+        h_u = model.fusion(views.reshape(U, len(names), dim))
+    else:  # theta_u (U, d) joins after the fusion
+        views = layer_sum(torch.cat([torch.zeros(U, items0.shape[1]), items0])) / (layers + 1)
+        h_u = model.fusion(views.reshape(U, len(names), dim)) + users0 / (layers + 1)
     masks = torch.stack([c[m].mask for m in names], 1)
     h_i = model.fusion(torch.stack(item_vecs, 1), masks)
     ref = loss(model.user_gate(h_u, enc.user_id.detach()), model.item_gate(h_i, enc.item_id.detach()))
     torch.testing.assert_close(got, ref)
     # the ID channel is the same code in both (and detached in the reference): compare the rest
-    ref_grads = torch.autograd.grad(ref, list(model.parameters()), allow_unused=True)
-    for (name, _), g, r in zip(model.named_parameters(), grads, ref_grads, strict=True):
+    ref_grads = torch.autograd.grad(ref, params, allow_unused=True)
+    named = [n for n, _ in model.named_parameters()] + [f"z_q {m}" for m in names if zq_grad]
+    for name, g, r in zip(named, grads, ref_grads, strict=True):
         if name.startswith(("user_id", "item_id")):
             continue
         if r is None:
             assert g is None or torch.count_nonzero(g) == 0, name
         else:
             torch.testing.assert_close(g, r, msg=name)
+
+
+def test_propagated_inputs_are_recomputed_when_the_content_changes():
+    # the z_q propagation is kept between calls with the same tensors; a change in place or new
+    # tensors must not be served the old one
+    model, adj, c, has_id = build(propagate_user_content=False)
+    before = model(adj, c, has_id).user_content
+    c["text"].z_q[:4] += 1.0  # items 0..3 have edges
+    got = model(adj, c, has_id).user_content
+    fresh, _, _, _ = build(propagate_user_content=False)
+    torch.testing.assert_close(got, fresh(adj, c, has_id).user_content)
+    assert not torch.allclose(got, before)
+    other = content(seed=1)
+    torch.testing.assert_close(model(adj, other, has_id).user_content, fresh(adj, other, has_id).user_content)
 
 
 def test_a_new_adjacency_is_not_served_stale_blocks():

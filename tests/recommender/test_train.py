@@ -108,6 +108,14 @@ def test_info_nce_matches_cross_entropy_both_ways():
     torch.testing.assert_close(info_nce(a, b, 0.2), ref)
 
 
+def test_info_nce_batches_independent_problems():
+    torch.manual_seed(0)
+    a, b = torch.randn(3, 6, 5), torch.randn(3, 6, 5)
+    got = info_nce(a, b, 0.2)
+    assert got.shape == (3,)
+    torch.testing.assert_close(got, torch.stack([info_nce(a[k], b[k], 0.2) for k in range(3)]))
+
+
 def test_info_nce_prefers_aligned_views():
     a = torch.eye(4)
     assert info_nce(a, a, 0.2) < info_nce(a, a.roll(1, 0), 0.2)
