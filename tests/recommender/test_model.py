@@ -161,8 +161,11 @@ def test_fusion_single_source_shortcut_matches_the_attention_formula():
     assert torch.all(fusion(x, mask)[1] == 0)
 
 
-def test_encode_items_scores_items_added_after_training():
-    model, adj, c, has_id = build()
+@pytest.mark.parametrize("modalities", [("image", "text"), ("text",)])  # one: the training pass folds the fusion
+def test_encode_items_scores_items_added_after_training(modalities):
+    model, adj, c, has_id = build(modalities)
+    with torch.no_grad():
+        model.fusion.concat.weight.normal_()
     enc = model(adj, c, has_id)
     new = {m: x.rows(torch.tensor([7, 0])) for m, x in c.items()}
     items, bias, _ = model.encode_items(new, torch.zeros(2, 8))
