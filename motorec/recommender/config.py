@@ -68,11 +68,12 @@ class RecommenderConfig:
             the graph with the items' content vectors, as a LightGCN channel does. False (the default)
             propagates the items' content only and adds one free vector per user after the fusion: a
             user's content view is then the fused content of the items the user reached plus a free
-            preference, as in VBPR. With the tokenizer frozen the propagated item content is a fixed
-            function of the codes, computed once, so a content channel costs no graph product per
-            step. On MovieLens-100k validation (3 seeds) True / False gave early-stopping Recall@20
-            0.1849 / 0.1858, cold 0.326 / 0.321, warm 0.398 / 0.401, all 0.224 / 0.223 (False with
-            cl_samples 64), and False took 15% off the training epoch.
+            preference, as in VBPR. With the tokenizer frozen and without free code tables (the
+            defaults), the propagated item content is a fixed function of z_q, computed once, so a
+            content channel costs no graph product per step. On MovieLens-100k validation (3 seeds)
+            True / False gave early-stopping Recall@20 0.1849 / 0.1858, cold 0.326 / 0.321, warm
+            0.398 / 0.401, all 0.224 / 0.223 (False with cl_samples 64), and False took 15% off the
+            training epoch.
         contrastive: use the InfoNCE loss.
         joint: fine-tune the tokenizer with the recommender (codes are recomputed every step).
         ara: adaptive rarity weights on the tokenizer loss (joint only).

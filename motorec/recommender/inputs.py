@@ -68,9 +68,12 @@ class ModalityInputs:
         m = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
         return cls(
             mask=torch.from_numpy(m.copy()),
-            codes=None if codes is None else torch.as_tensor(np.asarray(codes, dtype=np.int64)),
-            z_q=None if z_q is None else torch.as_tensor(np.asarray(z_q, dtype=np.float32)),
-            feats=None if feats is None else torch.as_tensor(np.asarray(feats, dtype=np.float32)),
+            # copies, never views of the caller's arrays: the encoder keeps results computed from these
+            # tensors while their torch version counters say they are unchanged (model._Memo), and a
+            # later write into a shared numpy array would not move them
+            codes=None if codes is None else torch.tensor(np.asarray(codes, dtype=np.int64)),
+            z_q=None if z_q is None else torch.tensor(np.asarray(z_q, dtype=np.float32)),
+            feats=None if feats is None else torch.tensor(np.asarray(feats, dtype=np.float32)),
             codebook_size=codebook_size,
         )
 

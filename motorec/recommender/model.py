@@ -53,24 +53,30 @@ def _plus(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None
 
 
 class _Memo:
-    """One value computed from some tensors, kept while the same tensors come back unmodified.
+    """One value computed from some tensors, kept while the same tensors come back unchanged.
 
-    Tensors are matched by identity (weak references, so nothing is kept alive) and by their version
-    counter, which every in-place change bumps.
+    Tensors are matched by identity (weak references: the keys are not kept alive, the value is) and by
+    their version counter, which every in-place change made through torch bumps; a write that bypasses
+    torch (into a numpy array sharing the memory, or through `.data`) is not seen, which is why
+    `ModalityInputs.from_numpy` copies. Under `torch.inference_mode`, or for inference tensors, which
+    keep no version counter, the value is computed and not kept: a kept inference tensor could not be
+    saved for a later backward.
     """
 
     def __init__(self):
-        self._key: list | None = None
-        self._value = None
+        self._entry: tuple[list, object] | None = None  # (key, value), read and written as one
 
     def get(self, tensors: list[torch.Tensor], compute):
-        key = self._key
-        if key is not None and len(key) == len(tensors):
+        if torch.is_inference_mode_enabled() or any(t.is_inference() for t in tensors):
+            return compute()
+        entry = self._entry
+        if entry is not None and len(entry[0]) == len(tensors):
+            key, value = entry
             if all(ref() is t and version == t._version for (ref, version), t in zip(key, tensors, strict=True)):
-                return self._value
-        self._key, self._value = None, compute()
-        self._key = [(weakref.ref(t), t._version) for t in tensors]
-        return self._value
+                return value
+        value = compute()
+        self._entry = ([(weakref.ref(t), t._version) for t in tensors], value)
+        return value
 
 
 @dataclass
@@ -420,7 +426,7 @@ class MultiSourceGNN(nn.Module):
         # propagation is linear, so W x may be propagated as x then W, or as W x. An input that needs no
         # gradient (the tokenizer frozen) is propagated once at its own width and kept while the same
         # tensors come back; one that does (joint fine-tuning) is propagated as x when at most twice as
-        # wide as d (no backward product unless x needs a gradient), else as W x; code tables as vectors
+        # wide as d, else as W x (d wide, with a backward product each way); code tables as vectors
         item_vecs, vectors, inputs, bias = [], [], [], 0.0  # vectors (k, (N, d)), inputs (k, (N, E), map)
         for k, name in enumerate(self.modalities):
             x, table, b = self.encoders[name].parts(content[name])  # (N, E), (N, d), (N,)

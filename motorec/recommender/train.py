@@ -125,7 +125,7 @@ def _contrastive(
         target = id_view.index_select(0, rows)
         views.append((content_view.index_select(0, rows), target.detach() if cfg.cl_detach_id else target))
     (item_c, item_id), (user_c, user_id) = views
-    if item_c.shape == user_c.shape:  # both sampled to cl_samples rows: one batched problem of two
+    if item_c.shape == user_c.shape:  # as many item rows as user rows (cl_samples of each, as a rule): batched
         return info_nce(torch.stack([item_c, user_c]), torch.stack([item_id, user_id]), cfg.cl_temperature).sum()
     return info_nce(item_c, item_id, cfg.cl_temperature) + info_nce(user_c, user_id, cfg.cl_temperature)
 

@@ -282,14 +282,53 @@ def test_propagated_inputs_are_recomputed_when_the_content_changes():
     # the z_q propagation is kept between calls with the same tensors; a change in place or new
     # tensors must not be served the old one
     model, adj, c, has_id = build(propagate_user_content=False)
-    before = model(adj, c, has_id).user_content
+
+    def views(enc):
+        return enc.user_content, enc.item_content, enc.bias
+
+    before = views(model(adj, c, has_id))
     c["text"].z_q[:4] += 1.0  # items 0..3 have edges
-    got = model(adj, c, has_id).user_content
+    got = views(model(adj, c, has_id))
     fresh, _, _, _ = build(propagate_user_content=False)
-    torch.testing.assert_close(got, fresh(adj, c, has_id).user_content)
-    assert not torch.allclose(got, before)
+    torch.testing.assert_close(got, views(fresh(adj, c, has_id)))
+    assert not torch.allclose(got[0], before[0])
+    c["image"].mask[1] = False  # a modality removed in place
+    torch.testing.assert_close(views(model(adj, c, has_id)), views(fresh(adj, c, has_id)))
     other = content(seed=1)
-    torch.testing.assert_close(model(adj, other, has_id).user_content, fresh(adj, other, has_id).user_content)
+    torch.testing.assert_close(views(model(adj, other, has_id)), views(fresh(adj, other, has_id)))
+
+
+@pytest.mark.parametrize("propagate_user", [True, False])
+def test_fixed_inputs_are_propagated_once(monkeypatch, propagate_user):
+    # with the tokenizer frozen, the second pass over the same graph and content propagates only what
+    # has parameters in it: the user vectors when they are propagated, nothing otherwise
+    import motorec.recommender.model as model_module
+
+    model, adj, c, has_id = build(propagate_user_content=propagate_user)
+    calls = []
+    real = model_module.user_rows_of_layers
+    monkeypatch.setattr(model_module, "user_rows_of_layers", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = model(adj, c, has_id).user_content
+    first_calls = len(calls)
+    second = model(adj, c, has_id).user_content
+    with_parameters = 1 if propagate_user else 0  # the user vectors' own propagation
+    assert first_calls == with_parameters + 1  # and z_q's, once
+    assert len(calls) - first_calls == with_parameters
+    torch.testing.assert_close(first, second)
+
+
+def test_inference_mode_neither_breaks_nor_poisons_the_memo():
+    model, adj, c, has_id = build(propagate_user_content=False)
+    fresh, _, _, _ = build(propagate_user_content=False)
+    with torch.inference_mode():  # inference tensors as inputs: they keep no version counter
+        adj_inf = normalized_adjacency(USERS, ITEMS, U, N)
+        c_inf = content()
+        got = model(adj_inf, c_inf, has_id).user_content
+        model(adj, c, has_id)  # ordinary inputs, but what is computed here is an inference tensor
+    torch.testing.assert_close(got, fresh(adj, c, has_id).user_content.detach())
+    enc = model(adj, c, has_id)  # training after that: nothing kept from inference mode
+    (enc.user_content.sum() + enc.item_content.sum()).backward()
+    torch.testing.assert_close(enc.user_content, fresh(adj, c, has_id).user_content)
 
 
 def test_a_new_adjacency_is_not_served_stale_blocks():
