@@ -236,9 +236,9 @@ class ContentEncoder(nn.Module):
     def parts(self, mod: ModalityInputs) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
         """The content vector's two parts and the bias, zero on items that lack the modality.
 
-        Returns x (N, E or D), the normalised input that `project` maps linearly (None without z_q
+        Returns x (N, E or D), the normalised input that `proj` maps linearly (None without z_q
         projection), t (N, d), the summed code table rows (None without tables), and b (N,).
-        c_i = project(x_i) + t_i.
+        c_i = proj(x_i) + t_i.
         """
         keep = mod.mask.to(torch.float32)[:, None]  # (N, 1)
         x = table = None
@@ -259,14 +259,10 @@ class ContentEncoder(nn.Module):
         bias = bias * keep[:, 0] if self.with_bias else keep.new_zeros(keep.shape[0])
         return x, table, bias
 
-    def project(self, x: torch.Tensor) -> torch.Tensor:
-        """W x, linear (no bias): (B, E or D) -> (B, d)."""
-        return self.proj(x)
-
     def forward(self, mod: ModalityInputs) -> tuple[torch.Tensor, torch.Tensor]:
         """Content vectors (N, d) and biases (N,) of one modality."""
         x, table, bias = self.parts(mod)
-        return _plus(None if x is None else self.project(x), table), bias
+        return _plus(None if x is None else self.proj(x), table), bias
 
 
 class MultiSourceGNN(nn.Module):
@@ -405,9 +401,10 @@ class MultiSourceGNN(nn.Module):
         A user's view in channel m is the user row of the channel's layer mean; without
         `propagate_user_content` the channels carry only the items' content and theta_u joins after
         the fusion, h_u = fusion(views) + theta_u / (layers + 1). An item's view is its layer-0
-        content vector (module docstring), so only user rows are propagated. Everything here is linear up to the
-        fusion, and a one-source fusion is linear too (`HybridFusion.linear_map` F): with one modality
-        F is folded into the projection, h_i = x (W^T F) + t F, instead of mapping every row twice.
+        content vector (module docstring), so only user rows are propagated. Everything here is linear
+        up to the fusion, and a one-source fusion is linear too (`HybridFusion.linear_map` F): with one
+        modality F is folded into the projection, h_i = x (W^T F) + t F, instead of mapping every row
+        twice.
 
         Shapes: -> (U, d), (N, d) zero where an item lacks every modality, (N,).
         """
@@ -446,7 +443,6 @@ class MultiSourceGNN(nn.Module):
             for (k, _), piece in zip(vectors, spread.split(d, dim=1), strict=True):
                 user_parts[k] = _plus(user_parts[k], apply(piece, fold))
         if inputs:
-            sources = [content[self.modalities[k]] for k, _, _ in inputs]
 
             def spread_inputs() -> torch.Tensor:  # (U, sum of E)
                 return user_rows_of_layers(blocks, torch.cat([x for _, x, _ in inputs], 1), n_layers, True)
@@ -454,6 +450,7 @@ class MultiSourceGNN(nn.Module):
             if any(x.requires_grad for _, x, _ in inputs):
                 spread = spread_inputs()
             else:
+                sources = [content[self.modalities[k]] for k, _, _ in inputs]
                 fixed = [adj] + [t for s in sources for t in (s.mask, s.z_q, s.feats) if t is not None]
                 spread = self._input_memo.get(fixed, spread_inputs)
             widths = [x.shape[1] for _, x, _ in inputs]
