@@ -84,6 +84,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # meets propagated once (propagate_user_content False) 0.319 / 0.399 / 0.222 (0.1848); with cl_samples
 # 128 0.320 / 0.398 / 0.224 (0.1849), with 64 0.318 / 0.400 / 0.224 (0.1853); the one free vector added
 # after the fusion instead of one per channel before it 0.321 / 0.401 / 0.223 (0.1858): the new defaults.
+# Sixth session: lambda_reg 5e-5 0.321 / 0.400 / 0.223 (0.1854), not kept; InfoNCE on every 2nd step at twice
+# its weight (cl_every 2) 0.325 / 0.400 / 0.224 (0.1854), every 4th 0.321 / 0.398 / 0.223 (0.1847): 2 kept.
 BASE = RecommenderConfig(embedding_dim=64, graph_layers=2, batch_size=2048, epochs=150, patience=5)
 TOKENIZER = dict(levels=6, codebook_size=64, latent_dim=64, hidden_dims=(256,), epochs=200, max_steps=3000)
 ABLATIONS = {

@@ -92,11 +92,17 @@ class Encoded:
     user_gated: torch.Tensor  # (U, d) gated ID part g_u * x_u (the ID view itself for "id")
     item_content: torch.Tensor  # (N, d) fused content view h_i
     item_gated: torch.Tensor  # (N, d) gated ID part, zero for items scored without ID
-    bias: torch.Tensor  # (N,) item bias b_i, with the no-ID offset where the ID part is absent
     content_bias: torch.Tensor  # (N,) the content part of b_i (without the no-ID offset)
+    absent: torch.Tensor  # (N,) float, 1 where the item is scored without its ID part (no gradient)
+    no_id_bias: torch.Tensor  # () the no-ID offset
     user_id: torch.Tensor  # (U, d) ID view (layer mean)
     item_id: torch.Tensor  # (N, d) ID view (layer mean, zero for items without ID)
     join: str  # "sum", "concat" or "id"
+
+    @functools.cached_property
+    def bias(self) -> torch.Tensor:
+        """(N,) item bias b_i: the content bias, plus the no-ID offset where the ID part is absent."""
+        return self.content_bias + self.no_id_bias * self.absent
 
     def _final(self, content: torch.Tensor, gated: torch.Tensor) -> torch.Tensor:
         if self.join == "id":
@@ -375,15 +381,16 @@ class MultiSourceGNN(nn.Module):
         if not self.has_content:
             zeros_u, zeros_i = torch.zeros_like(user_id), torch.zeros_like(item_id)
             items = item_id if id_keep is None else item_id * id_keep[:, None]
-            no_bias = item_id.new_zeros(self.n_items)
-            return Encoded(zeros_u, user_id, zeros_i, items, no_bias, no_bias, user_id, item_id, "id")
+            no_bias, no_offset = item_id.new_zeros(self.n_items), item_id.new_zeros(())
+            return Encoded(zeros_u, user_id, zeros_i, items, no_bias, no_bias, no_offset, user_id, item_id, "id")
         h_u, h_i, bias = self._content_channels(adj, content)  # (U, d), (N, d) layer-0 content for every item, (N,)
         present = has_id[:, 0] if id_keep is None else has_id[:, 0] * id_keep  # (N,) 1 where the ID part is used
         id_part = item_id if id_keep is None else item_id * id_keep[:, None]
         user_gated = self.user_gate.gated(h_u, user_id)  # (U, d)
         item_gated = self.item_gate.gated(h_i, id_part)  # (N, d)
-        item_bias = bias + self.no_id_bias * (1 - present)
-        return Encoded(h_u, user_gated, h_i, item_gated, item_bias, bias, user_id, item_id, self.config.id_join)
+        absent = 1 - present  # (N,)
+        join = self.config.id_join
+        return Encoded(h_u, user_gated, h_i, item_gated, bias, absent, self.no_id_bias, user_id, item_id, join)
 
     def _blocks(self, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`graph.bipartite_blocks` of `adj`, kept for as long as the same adjacency comes back.

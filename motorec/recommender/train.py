@@ -141,8 +141,12 @@ def batch_loss(
     j: torch.Tensor,
     cfg: RecommenderConfig,
     gen: torch.Generator,
+    with_cl: bool = True,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of one batch of (user, positive, negative) triples, without the tokenizer term.
+
+    InfoNCE enters at weight lambda_cl * cl_every, on the steps that compute it (`with_cl`, every
+    cl_every-th step in `fit`); on the others its part is 0.
 
     Shapes: u, i, j (B,) -> (), and the unweighted parts {"bpr", "bpr_content", "cl", "reg"} ().
     """
@@ -153,7 +157,6 @@ def batch_loss(
     def pair_diff(table: torch.Tensor) -> torch.Tensor:  # (N, w) -> (B, w): row i minus row j
         return table.index_select(0, i) - table.index_select(0, j)
 
-    bias_diff = pair_diff(enc.bias[:, None])[:, 0]  # (B,)
     content_score = None  # h_u . (h_i - h_j): the score difference with both items' ID parts removed
     if enc.join == "concat":  # e = [h; g x]: score the two halves apart, never building (B, 2 d)
         content_score = (enc.user_content.index_select(0, u) * pair_diff(enc.item_content)).sum(1)
@@ -164,11 +167,13 @@ def batch_loss(
         score = (eu * pair_diff(enc.items)).sum(1)
         if enc.join == "sum":  # an item without its ID part is e = h (`MultiSourceGNN.content_only`)
             content_score = (eu * pair_diff(enc.item_content)).sum(1)
-    bpr = -F.logsigmoid(score + bias_diff).mean()
-    bpr_content = bpr.new_zeros(())
-    if model.has_content and cfg.lambda_content > 0:
+    bpr_content = score.new_zeros(())
+    if model.has_content:  # b_i = content bias + no-ID offset * absent_i, the second part gathered without gradient
         content_bias_diff = pair_diff(enc.content_bias[:, None])[:, 0]  # (B,)
-        bpr_content = -F.logsigmoid(content_score + content_bias_diff).mean()
+        score = score + (content_bias_diff + enc.no_id_bias * pair_diff(enc.absent[:, None])[:, 0])
+        if cfg.lambda_content > 0:
+            bpr_content = -F.logsigmoid(content_score + content_bias_diff).mean()
+    bpr = -F.logsigmoid(score).mean()  # the ID-only model has no item bias
     # the L2 term over the batch's rows, with repeats: sum_r count_r ||w_r||^2, no gather of the rows
     n_u, n_i = model.user_id.num_embeddings, model.item_id.num_embeddings
     # counts by index_add of ones, not bincount, which reads the largest index back (a device sync on
@@ -180,8 +185,10 @@ def batch_loss(
     if model.has_content:
         reg = reg + user_count @ model.user_content.weight.square().sum(1)
     reg = reg / (2 * len(u))
-    cl = _contrastive(enc, u, i, cfg, gen) if (cfg.contrastive and model.has_content) else bpr.new_zeros(())
-    loss = bpr + cfg.lambda_content * bpr_content + cfg.lambda_cl * cl + cfg.lambda_reg * reg
+    use_cl = with_cl and cfg.contrastive and model.has_content
+    cl = _contrastive(enc, u, i, cfg, gen) if use_cl else bpr.new_zeros(())
+    cl_term = (cfg.lambda_cl * cfg.cl_every) * cl if use_cl else 0.0
+    loss = bpr + cfg.lambda_content * bpr_content + cl_term + cfg.lambda_reg * reg
     return loss, {"bpr": bpr, "bpr_content": bpr_content, "cl": cl, "reg": reg}
 
 
@@ -262,14 +269,14 @@ def fit(
     use_dropout = model.has_content and cfg.id_dropout > 0
 
     result = FitResult(model, adj, has_id, content, joint=joint if cfg.joint else None)
-    best_state, best, stale, train_seconds = None, -1.0, 0, []
+    best_state, best, stale, train_seconds, step = None, -1.0, 0, [], 0
     bar = tqdm(range(1, cfg.epochs + 1), desc="train", disable=not progress, leave=False)
     for epoch in bar:
         model.train()
         t0 = time.perf_counter()
         order = rng.permutation(len(u_all))
         sums = {"loss": 0.0, "bpr": 0.0, "cl": 0.0, "rq": 0.0}
-        n_batches = 0
+        n_batches = n_cl = 0
         for start in range(0, len(order), cfg.batch_size):
             rows = order[start : start + cfg.batch_size]
             bu, bi = u_all[rows], i_all[rows]
@@ -281,7 +288,8 @@ def fit(
             keep = None
             if use_dropout:
                 keep = (torch.rand(n_items, generator=gen) >= cfg.id_dropout).to(device, torch.float32)
-            loss, parts = batch_loss(model, adj, content, has_id, keep, u, i, j, cfg, gen)
+            with_cl = step % cfg.cl_every == 0  # lazy InfoNCE: every cl_every-th step, at cl_every times the weight
+            loss, parts = batch_loss(model, adj, content, has_id, keep, u, i, j, cfg, gen, with_cl)
             loss = loss + cfg.lambda_rq * rq
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -290,9 +298,10 @@ def fit(
                 joint.after_step()
             for key, val in (("loss", loss), ("bpr", parts["bpr"]), ("cl", parts["cl"]), ("rq", rq)):
                 sums[key] += float(val.detach())
-            n_batches += 1
+            n_batches, n_cl, step = n_batches + 1, n_cl + with_cl, step + 1
         train_seconds.append(time.perf_counter() - t0)
         record = {"epoch": epoch, **{k: v / n_batches for k, v in sums.items()}, "seconds": train_seconds[-1]}
+        record["cl"] = sums["cl"] / max(n_cl, 1)  # the mean over the steps that computed it
         if cfg.joint:
             content = joint.content()  # eval-mode codes: what validation and scoring use
         if valid is not None and epoch % cfg.eval_every == 0:

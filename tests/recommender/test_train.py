@@ -183,3 +183,38 @@ def test_batch_loss_matches_the_explicit_formula(id_join, kind, dropout):
     torch.testing.assert_close(parts["bpr"], bpr)
     torch.testing.assert_close(parts["reg"], reg)
     torch.testing.assert_close(loss, expected + 0.3 * reg)
+
+
+def test_lazy_info_nce_enters_at_cl_every_times_its_weight():
+    # a step without InfoNCE leaves every other part as it is; a step with it adds lambda_cl * cl_every * cl
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    n_users, n_items = 9, 12
+    users, items = rng.integers(0, n_users, 40), rng.integers(0, n_items, 40)
+    text = ModalityInputs.from_numpy(codes=rng.integers(0, 4, (n_items, 2)), z_q=rng.normal(size=(n_items, 5)))
+    cfg = RecommenderConfig(embedding_dim=8, cl_every=3, lambda_cl=0.2, cl_samples=4)
+    model = MultiSourceGNN(n_users, n_items, {"text": text.spec()}, cfg)
+    adj = normalized_adjacency(users, items, n_users, n_items)
+    has_id = torch.zeros(n_items, dtype=torch.bool)
+    has_id[items] = True
+    u, i, j = (torch.as_tensor(rng.integers(0, hi, 16)) for hi in (n_users, n_items, n_items))
+    args = (model, adj, {"text": text}, has_id, None, u, i, j, cfg)
+    with_cl, parts = batch_loss(*args, torch.Generator().manual_seed(0), True)
+    without, rest = batch_loss(*args, torch.Generator().manual_seed(0), False)
+    assert parts["cl"] > 0 and rest["cl"] == 0
+    for key in ("bpr", "bpr_content", "reg"):
+        torch.testing.assert_close(parts[key], rest[key])
+    torch.testing.assert_close(with_cl - without, 0.2 * 3 * parts["cl"])
+
+
+@pytest.mark.parametrize("every", [1, 2, 3])
+def test_fit_computes_info_nce_on_every_kth_step(planted_task, monkeypatch, every):
+    from motorec.recommender import train as train_module
+
+    calls = []
+    real = train_module._contrastive
+    monkeypatch.setattr(train_module, "_contrastive", lambda *a: calls.append(1) or real(*a))
+    res = train(planted_task, epochs=2, patience=100, cl_every=every)
+    steps = 2 * -(-len(planted_task["data"].train[0]) // FAST["batch_size"])  # batches of two epochs
+    assert len(calls) == -(-steps // every)  # steps 0, every, 2 every, ...
+    assert all(h["cl"] > 0 for h in res.history)  # averaged over the steps that computed it
