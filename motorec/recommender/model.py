@@ -140,7 +140,7 @@ class HybridFusion(nn.Module):
         if mask is not None:
             x = x * mask[..., None]
         if m == 1:
-            return x[:, 0] @ self.linear_map()
+            return self.fold(x[:, 0])
         if mask is None:
             mask = torch.ones(b, m, dtype=torch.bool, device=x.device)
         out = x.new_zeros(b, d)
@@ -153,13 +153,15 @@ class HybridFusion(nn.Module):
             out = out + (1 - self.alpha) * (weights[..., None] * x).sum(1)
         return out
 
-    def linear_map(self) -> torch.Tensor:
-        """The fusion of one source, which is linear: x -> x F with F = alpha W^T + (1 - alpha) I (d, d).
+    def fold(self, v: torch.Tensor) -> torch.Tensor:
+        """The fusion of one source, which is linear: v -> v F with F = alpha W^T + (1 - alpha) I (d, d).
 
-        With one source the attention weight is 1 wherever the source is present (and x is 0 where not).
+        With one source the attention weight is 1 wherever the source is present (and v is 0 where not).
+        Computed as one product, alpha v W^T + (1 - alpha) v, without building F. Linear in v, so a map M
+        into the source's space folds as M -> M F (`fold(M)`). Shapes: v (B, d) -> (B, d).
         """
         w = self.concat.weight  # (d, d) for one source
-        return self.alpha * w.T + (1 - self.alpha) * torch.eye(w.shape[0], dtype=w.dtype, device=w.device)
+        return torch.addmm(v, v, w.T, beta=1 - self.alpha, alpha=self.alpha)
 
 
 class GatedResidual(nn.Module):
@@ -183,12 +185,12 @@ class GatedResidual(nn.Module):
         """The gated ID part g * x: (B, d), (B, d) -> (B, d).
 
         W [h; x] is computed as W_h h + W_x x, without the (B, 2 d) concatenation, and a scalar gate's
-        as two matrix-vector products: on CPU a (B, 1) x (1, 2 d) gradient product took longer than
-        the whole gate does now.
+        as two chained matrix-vector products with the bias as their start: on CPU a (B, 1) x (1, 2 d)
+        gradient product took longer than the whole gate does now.
         """
         w, d = self.gate.weight, h.shape[1]  # (d or 1, 2 d)
         if w.shape[0] == 1:
-            logit = (torch.mv(h, w[0, :d]) + torch.mv(x, w[0, d:]) + self.gate.bias)[:, None]  # (B, 1)
+            logit = torch.addmv(torch.addmv(self.gate.bias, x, w[0, d:]), h, w[0, :d])[:, None]  # (B, 1)
         else:
             logit = F.linear(h, w[:, :d]) + F.linear(x, w[:, d:], self.gate.bias)  # (B, d)
         return torch.sigmoid(logit) * x
@@ -246,23 +248,27 @@ class ContentEncoder(nn.Module):
         projection), t (N, d), the summed code table rows (None without tables), and b (N,).
         c_i = proj(x_i) + t_i.
         """
-        keep = mod.mask.to(torch.float32)[:, None]  # (N, 1)
+        def keep() -> torch.Tensor:  # (N, 1) 1 where the item has the modality
+            return mod.mask.to(torch.float32)[:, None]
+
         x = table = None
         bias = 0.0
         if self.use_codes:
             idx = mod.codes.clamp(0, self.spec.codebook_size - 1) + self.offsets  # (N, L)
-            table = self.codes(idx).sum(1) * keep  # (N, d)
-            if self.with_bias:
-                bias = self.code_bias(idx).sum((1, 2))  # (N,)
+            table = self.codes(idx).sum(1) * keep()  # (N, d)
+            if self.with_bias:  # the code biases of an item without the modality are masked here
+                bias = self.code_bias(idx).sum((1, 2)) * keep()[:, 0]  # (N,)
         if self.use_zq or self.kind == "continuous":
             raw = mod.z_q if self.kind == "codes" else mod.feats
             if raw.requires_grad:  # joint fine-tuning
-                x = F.normalize(raw, dim=1) * keep  # (N, E or D)
+                x = F.normalize(raw, dim=1) * keep()  # (N, E or D)
             else:  # a fixed input, normalised once while the same tensors come back
-                x = self._input_memo.get([raw, mod.mask], lambda: F.normalize(raw, dim=1) * keep)
-            if self.with_bias:  # a matrix-vector product: an (N, 1) output's gradient product is slow on CPU
+                x = self._input_memo.get([raw, mod.mask], lambda: F.normalize(raw, dim=1) * keep())
+            if self.with_bias:  # x is zero without the modality, and so is this term
+                # a matrix-vector product: an (N, 1) output's gradient product is slow on CPU
                 bias = bias + torch.mv(x, self.vec_bias.weight[0])
-        bias = bias * keep[:, 0] if self.with_bias else keep.new_zeros(keep.shape[0])
+        if not self.with_bias:
+            bias = mod.mask.new_zeros(mod.mask.shape[0], dtype=torch.float32)
         return x, table, bias
 
     def forward(self, mod: ModalityInputs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -409,7 +415,7 @@ class MultiSourceGNN(nn.Module):
         `propagate_user_content` the channels carry only the items' content and theta_u joins after
         the fusion, h_u = fusion(views) + theta_u / (layers + 1). An item's view is its layer-0
         content vector (module docstring), so only user rows are propagated. Everything here is linear
-        up to the fusion, and a one-source fusion is linear too (`HybridFusion.linear_map` F): with one
+        up to the fusion, and a one-source fusion is linear too (`HybridFusion.fold`, v -> v F): with one
         modality F is folded into the projection, h_i = x (W^T F) + t F, instead of mapping every row
         twice.
 
@@ -417,11 +423,15 @@ class MultiSourceGNN(nn.Module):
         """
         n_layers, d = self.config.graph_layers, self.config.embedding_dim
         blocks = self._blocks(adj)
-        fold = self.fusion.linear_map() if len(self.modalities) == 1 else None  # (d, d)
+        fold = len(self.modalities) == 1
 
         def apply(v: torch.Tensor | None, m: torch.Tensor | None) -> torch.Tensor | None:
             """The product v m, where either may be absent (a None map is the identity)."""
             return v if (v is None or m is None) else v @ m
+
+        def fused(v: torch.Tensor | None) -> torch.Tensor | None:
+            """The map v -> v F of the one-source fusion when folding it, else the identity."""
+            return self.fusion.fold(v) if (fold and v is not None) else v
 
         propagated = self.config.propagate_user_content
         free = self.user_content.weight  # (U, M d) propagated in the channels, else (U, d) added after fusion
@@ -436,19 +446,21 @@ class MultiSourceGNN(nn.Module):
             x, table, b = self.encoders[name].parts(content[name])  # (N, E), (N, d), (N,)
             bias = bias + b
             w = None if x is None else self.encoders[name].proj.weight.T  # (E, d)
-            to_fused = apply(w, fold)  # (E, d): x into the fused space, W^T F when folding
-            item_vecs.append(_plus(apply(x, to_fused), apply(table, fold)))
+            to_fused = fused(w)  # (E, d): x into the fused space, W^T F when folding
+            item_vecs.append(_plus(apply(x, to_fused), fused(table)))
             if x is not None and x.requires_grad and x.shape[1] > 2 * d:
                 vectors.append((k, x @ w))
             elif x is not None:
                 inputs.append((k, x, to_fused))
             if table is not None:
                 vectors.append((k, table))
-        user_parts = [apply(free[:, k * d : (k + 1) * d], fold) if propagated else None for k in range(len(item_vecs))]
+        user_parts = [fused(free[:, k * d : (k + 1) * d]) if propagated else None for k in range(len(item_vecs))]
+        if fold and not propagated:  # theta_u joins the one channel's view here: h_u = (view + theta_u) / (L + 1)
+            user_parts[0] = free
         if vectors:
             spread = user_rows_of_layers(blocks, torch.cat([v for _, v in vectors], 1), n_layers, True)
             for (k, _), piece in zip(vectors, spread.split(d, dim=1), strict=True):
-                user_parts[k] = _plus(user_parts[k], apply(piece, fold))
+                user_parts[k] = _plus(user_parts[k], fused(piece))
         if inputs:
 
             def spread_inputs() -> torch.Tensor:  # (U, sum of E)
@@ -462,11 +474,11 @@ class MultiSourceGNN(nn.Module):
                 spread = self._input_memo.get(fixed, spread_inputs)
             widths = [x.shape[1] for _, x, _ in inputs]
             for (k, _, to_fused), piece in zip(inputs, spread.split(widths, dim=1), strict=True):
-                user_parts[k] = _plus(user_parts[k], apply(piece, to_fused))
+                part = user_parts[k]  # the sum and the product in one op
+                user_parts[k] = piece @ to_fused if part is None else torch.addmm(part, piece, to_fused)
         scale = 1.0 / (n_layers + 1)
-        if fold is not None:  # one modality: already in the fused space
-            h_u = (user_parts[0] if propagated else user_parts[0] + free) * scale
-            return h_u, item_vecs[0], bias
+        if fold:  # one modality: already in the fused space, theta_u included
+            return user_parts[0] * scale, item_vecs[0], bias
         mask = torch.stack([content[name].mask for name in self.modalities], 1)  # (N, M)
         h_u = self.fusion(torch.stack(user_parts, 1) * scale)  # (U, d), every user has every view
         return (h_u if propagated else h_u + free * scale), self.fusion(torch.stack(item_vecs, 1), mask), bias
