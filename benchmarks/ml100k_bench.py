@@ -90,7 +90,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # stopping metric 0.1801 / 0.1800). Around it: patience 8 gave the same best epochs; an exponential moving
 # average of the weights (decay 0.99 / 0.995, not in the code) 0.324 / 0.398 / 0.228 and 0.325 / 0.400 / 0.226
 # (0.1848 / 0.1850); content_weight_decay 1e-2 0.303 / 0.402 / 0.195, 3e-3 0.317 / 0.401 / 0.214: more decay
-# buys warm with cold, not kept.
+# buys warm with cold, not kept; no free user vector theta_u (not in the code) 0.317 / 0.401 / 0.218 (0.1858);
+# a smaller learning rate for the content encoders and fusion (1e-3 / 2.5e-3, not in the code) 0.325 / 0.400 /
+# 0.222 and 0.324 / 0.399 / 0.224 (0.1852 / 0.1853). Validation sits on a plateau around these defaults.
 BASE = RecommenderConfig(embedding_dim=64, graph_layers=2, batch_size=2048, epochs=150, patience=5)
 TOKENIZER = dict(levels=6, codebook_size=64, latent_dim=64, hidden_dims=(256,), epochs=200, max_steps=3000)
 ABLATIONS = {
