@@ -92,7 +92,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # (0.1848 / 0.1850); content_weight_decay 1e-2 0.303 / 0.402 / 0.195, 3e-3 0.317 / 0.401 / 0.214: more decay
 # buys warm with cold, not kept; no free user vector theta_u (not in the code) 0.317 / 0.401 / 0.218 (0.1858);
 # a smaller learning rate for the content encoders and fusion (1e-3 / 2.5e-3, not in the code) 0.325 / 0.400 /
-# 0.222 and 0.324 / 0.399 / 0.224 (0.1852 / 0.1853). Validation sits on a plateau around these defaults.
+# 0.222 and 0.324 / 0.399 / 0.224 (0.1852 / 0.1853); a learned weight (init 1) on the content score of items
+# with an ID part (not in the code) 0.321 / 0.396 / 0.221 (0.1838). Validation sits on a plateau around these
+# defaults; choosing the epoch on a 3- or 5-evaluation mean, judged on two halves of the validation users, gave
+# no consistent gain either.
 BASE = RecommenderConfig(embedding_dim=64, graph_layers=2, batch_size=2048, epochs=150, patience=5)
 TOKENIZER = dict(levels=6, codebook_size=64, latent_dim=64, hidden_dims=(256,), epochs=200, max_steps=3000)
 ABLATIONS = {
