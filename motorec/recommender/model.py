@@ -255,9 +255,10 @@ class ContentEncoder(nn.Module):
         bias = 0.0
         if self.use_codes:
             idx = mod.codes.clamp(0, self.spec.codebook_size - 1) + self.offsets  # (N, L)
-            table = self.codes(idx).sum(1) * keep()  # (N, d)
+            present = keep()  # (N, 1)
+            table = self.codes(idx).sum(1) * present  # (N, d)
             if self.with_bias:  # the code biases of an item without the modality are masked here
-                bias = self.code_bias(idx).sum((1, 2)) * keep()[:, 0]  # (N,)
+                bias = self.code_bias(idx).sum((1, 2)) * present[:, 0]  # (N,)
         if self.use_zq or self.kind == "continuous":
             raw = mod.z_q if self.kind == "codes" else mod.feats
             if raw.requires_grad:  # joint fine-tuning

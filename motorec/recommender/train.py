@@ -185,9 +185,10 @@ def batch_loss(
     if model.has_content:
         reg = reg + user_count @ model.user_content.weight.square().sum(1)
     reg = reg / (2 * len(u))
-    use_cl = with_cl and cfg.contrastive and model.has_content
-    cl = _contrastive(enc, u, i, cfg, gen) if use_cl else bpr.new_zeros(())
-    cl_term = (cfg.lambda_cl * cfg.cl_every) * cl if use_cl else 0.0
+    cl, cl_term = bpr.new_zeros(()), 0.0
+    if with_cl and cfg.contrastive and model.has_content:
+        cl = _contrastive(enc, u, i, cfg, gen)
+        cl_term = (cfg.lambda_cl * cfg.cl_every) * cl
     loss = bpr + cfg.lambda_content * bpr_content + cl_term + cfg.lambda_reg * reg
     return loss, {"bpr": bpr, "bpr_content": bpr_content, "cl": cl, "reg": reg}
 
@@ -300,8 +301,8 @@ def fit(
                 sums[key] += float(val.detach())
             n_batches, n_cl, step = n_batches + 1, n_cl + with_cl, step + 1
         train_seconds.append(time.perf_counter() - t0)
-        record = {"epoch": epoch, **{k: v / n_batches for k, v in sums.items()}, "seconds": train_seconds[-1]}
-        record["cl"] = sums["cl"] / max(n_cl, 1)  # the mean over the steps that computed it
+        counts = {**dict.fromkeys(sums, n_batches), "cl": max(n_cl, 1)}  # cl: over the steps that computed it
+        record = {"epoch": epoch, **{k: v / counts[k] for k, v in sums.items()}, "seconds": train_seconds[-1]}
         if cfg.joint:
             content = joint.content()  # eval-mode codes: what validation and scoring use
         if valid is not None and epoch % cfg.eval_every == 0:
