@@ -276,13 +276,16 @@ def fit(
         model.train()
         t0 = time.perf_counter()
         order = rng.permutation(len(u_all))
-        sums = {"loss": 0.0, "bpr": 0.0, "cl": 0.0, "rq": 0.0}
+        starts = range(0, len(order), cfg.batch_size)
+        # the epoch's triples, negatives drawn batch by batch as the steps take them, copied to the device
+        # once: on CUDA a copy from pageable host memory waits for the queued steps (three syncs a step)
+        negatives = np.concatenate([sampler(u_all[order[s : s + cfg.batch_size]], rng) for s in starts])
+        epoch_u, epoch_i, epoch_j = (torch.as_tensor(a, device=device) for a in (u_all[order], i_all[order], negatives))
+        # loss, bpr, cl, rq summed on the device in float64, read back once an epoch (not a sync a step)
+        sums = torch.zeros(4, dtype=torch.float64, device=device)
         n_batches = n_cl = 0
-        for start in range(0, len(order), cfg.batch_size):
-            rows = order[start : start + cfg.batch_size]
-            bu, bi = u_all[rows], i_all[rows]
-            bj = sampler(bu, rng)
-            u, i, j = (torch.as_tensor(a, device=device) for a in (bu, bi, bj))
+        for start in starts:
+            u, i, j = (t[start : start + cfg.batch_size] for t in (epoch_u, epoch_i, epoch_j))
             rq = torch.zeros((), device=device)
             if cfg.joint:
                 content, rq = joint.step_content()
@@ -297,12 +300,12 @@ def fit(
             opt.step()
             if cfg.joint:
                 joint.after_step()
-            for key, val in (("loss", loss), ("bpr", parts["bpr"]), ("cl", parts["cl"]), ("rq", rq)):
-                sums[key] += float(val.detach())
+            sums += torch.stack([loss, parts["bpr"], parts["cl"], rq]).detach().double()
             n_batches, n_cl, step = n_batches + 1, n_cl + with_cl, step + 1
+        totals = dict(zip(("loss", "bpr", "cl", "rq"), sums.tolist(), strict=True))  # waits for the last step
         train_seconds.append(time.perf_counter() - t0)
-        counts = {**dict.fromkeys(sums, n_batches), "cl": max(n_cl, 1)}  # cl: over the steps that computed it
-        record = {"epoch": epoch, **{k: v / counts[k] for k, v in sums.items()}, "seconds": train_seconds[-1]}
+        counts = {**dict.fromkeys(totals, n_batches), "cl": max(n_cl, 1)}  # cl: over the steps that computed it
+        record = {"epoch": epoch, **{k: v / counts[k] for k, v in totals.items()}, "seconds": train_seconds[-1]}
         if cfg.joint:
             content = joint.content()  # eval-mode codes: what validation and scoring use
         if valid is not None and epoch % cfg.eval_every == 0:
