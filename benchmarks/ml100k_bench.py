@@ -96,13 +96,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # with an ID part (not in the code) 0.321 / 0.396 / 0.221 (0.1838). Validation sits on a plateau around these
 # defaults; choosing the epoch on a 3- or 5-evaluation mean, judged on two halves of the validation users, gave
 # no consistent gain either.
-# Seventh session (defaults 0.325 / 0.400 / 0.224, 0.1854): tokenizer latent_dim 128 0.301 / 0.400 / 0.214
-# (0.1848), latent_dim 32 0.308 / 0.400 / 0.221 (0.1856); a third BPR term on the ID part's score alone
-# (weight 1, not in the code) 0.319 / 0.393 / 0.210 (0.1826); the learning rate times 0.7 after every
-# evaluation without gain (not in the code) 0.320 / 0.395 / 0.222 (0.1831). An exponential moving average of
-# the weights, judged as the smoothed selection was (epoch chosen on one half of the validation users,
-# measured on the other): 0.1821 (decay 0.99) and 0.1817 (0.995) against 0.1812 for the raw weights, inside
-# the spread of the three seeds (0.1801 / 0.1750 / 0.1911 against 0.1842 / 0.1686 / 0.1907 at 0.99). None kept.
+# Seventh session (defaults 0.325 / 0.400 / 0.224, 0.1854): tokenizer latent_dim 128 0.301 / 0.400 / 0.214 (0.1848),
+# latent_dim 32 0.308 / 0.400 / 0.221 (0.1856), hidden_dims (512,) 0.322 / 0.399 / 0.225 (0.1855), max_steps 6000
+# the same as 3000 to the fourth digit (0.325 / 0.400 / 0.224, 0.1854); a third BPR term on the ID part's score
+# alone (weight 1, not in the code) 0.319 / 0.393 / 0.210 (0.1826); the learning rate times 0.7 after every
+# evaluation without gain (not in the code) 0.320 / 0.395 / 0.222 (0.1831). An exponential moving average of the
+# weights, judged as the smoothed selection was (epoch chosen on one half of the validation users, measured on the
+# other): 0.1821 (decay 0.99) and 0.1817 (0.995) against 0.1812 for the raw weights, inside the spread of the three
+# seeds (0.1801 / 0.1750 / 0.1911 against 0.1842 / 0.1686 / 0.1907 at 0.99). None kept.
 BASE = RecommenderConfig(embedding_dim=64, graph_layers=2, batch_size=2048, epochs=150, patience=5)
 TOKENIZER = dict(levels=6, codebook_size=64, latent_dim=64, hidden_dims=(256,), epochs=200, max_steps=3000)
 ABLATIONS = {
