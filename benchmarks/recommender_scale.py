@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +64,8 @@ def peak_memory_mb(device: str) -> float:
 def run(size: str, device: str, epochs: int, batch_size: int, rounds: int) -> list[dict]:
     """Both models on one graph, alternated `rounds` times so that machine load hits both alike."""
     n_users, n_items, n_inter = (int(x) for x in size.split(":"))
-    t0 = time.perf_counter()
     users, items = synthetic_graph(n_users, n_items, n_inter)
     content = synthetic_content(n_items)
-    made = time.perf_counter() - t0
     base = RecommenderConfig(epochs=epochs, batch_size=batch_size, device=device)
     models = (("lightgcn", replace(base, content="none"), {}), ("ours", base, content))
     seconds: dict[str, list[float]] = {name: [] for name, _, _ in models}
@@ -87,7 +84,7 @@ def run(size: str, device: str, epochs: int, batch_size: int, rounds: int) -> li
     return [
         {
             "size": size, "interactions": len(users), "model": name, "steps": -(-len(users) // batch_size),
-            "s_per_epoch": float(np.median(seconds[name])), "peak_mb": peak[name], "data_s": made,
+            "s_per_epoch": float(np.median(seconds[name])), "peak_mb": peak[name],
         }
         for name, _, _ in models
     ]

@@ -14,22 +14,6 @@ from motorec.cli import app
 runner = CliRunner()
 COMMANDS = ["tokenize", "train", "recommend", "evaluate", "split", "sql", "report"]
 
-CONFIG = """
-[tokenizer]
-levels = 2
-codebook_size = 4
-latent_dim = 8
-hidden_dims = [16]
-max_steps = 60
-
-[recommender]
-embedding_dim = 8
-epochs = 3
-eval_every = 1
-batch_size = 256
-"""
-
-
 def invoke(*args):
     result = runner.invoke(app, [str(a) for a in args])
     return result
@@ -43,29 +27,10 @@ def test_every_command_has_help(command):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, write_cli_world):
     """60 items in 4 content clusters (feat_text), 40 users who each like one cluster."""
     root = tmp_path_factory.mktemp("cli")
-    rng = np.random.default_rng(0)
-    n_items, n_users, dim = 60, 40, 16
-    cluster = np.arange(n_items) % 4
-    centres = rng.normal(size=(4, dim)) * 3
-    feats = (centres[cluster] + 0.3 * rng.normal(size=(n_items, dim))).astype(np.float32)
-    catalog = pa.table({
-        "item_id": pa.array(np.arange(1, n_items + 1), pa.int64()),
-        "title": [f"item {i}" for i in range(1, n_items + 1)],
-        "feat_text": pa.array(feats.tolist(), pa.list_(pa.float32())),
-    })
-    rows = []
-    for u in range(1, n_users + 1):
-        liked = np.flatnonzero(cluster == u % 4)
-        for i in rng.choice(liked, 8, replace=False):
-            rows.append((u, int(i) + 1))
-    inter = pa.table({"user_id": pa.array([r[0] for r in rows], pa.int64()),
-                      "item_id": pa.array([r[1] for r in rows], pa.int64())})
-    pq.write_table(catalog, root / "catalog.parquet")
-    pq.write_table(inter, root / "inter.parquet")
-    (root / "motorec.toml").write_text(CONFIG)
+    write_cli_world(root)
     store = root / "store"
     r = invoke("tokenize", root / "catalog.parquet", "--store", store, "--config", root / "motorec.toml",
                "--no-progress")

@@ -65,30 +65,14 @@ def test_ray_engine_on_cuda(tmp_path):
     assert summary.modalities["text"].encoded == 300 and summary.failed == 0
 
 
-def test_cli_end_to_end_on_cuda(tmp_path):
+def test_cli_end_to_end_on_cuda(tmp_path, write_cli_world):
     """tokenize, train, recommend and evaluate with every model on the device, as a user runs them."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
     from typer.testing import CliRunner
 
     from motorec.cli import app
 
-    rng = np.random.default_rng(0)
-    n_items, n_users = 60, 40
-    cluster = np.arange(n_items) % 4
-    feats = (3 * rng.normal(size=(4, 16))[cluster] + 0.3 * rng.normal(size=(n_items, 16))).astype(np.float32)
-    pq.write_table(pa.table({"item_id": pa.array(np.arange(1, n_items + 1), pa.int64()),
-                             "title": [f"item {i}" for i in range(1, n_items + 1)],
-                             "feat_text": pa.array(list(feats), pa.list_(pa.float32()))}), tmp_path / "catalog.parquet")
-    pairs = [(u, int(i) + 1) for u in range(1, n_users + 1) for i in rng.choice(np.flatnonzero(cluster == u % 4), 8,
-                                                                                  replace=False)]
-    pq.write_table(pa.table({"user_id": pa.array([p[0] for p in pairs], pa.int64()),
-                             "item_id": pa.array([p[1] for p in pairs], pa.int64())}), tmp_path / "inter.parquet")
-    (tmp_path / "motorec.toml").write_text(
-        '[tokenizer]\nlevels = 2\ncodebook_size = 4\nlatent_dim = 8\nhidden_dims = [16]\nmax_steps = 60\n'
-        'device = "cuda"\n\n[pipeline]\ndevice = "cuda"\n\n'
-        '[recommender]\nembedding_dim = 8\nepochs = 3\neval_every = 1\nbatch_size = 256\ndevice = "cuda"\n'
-    )
+    write_cli_world(tmp_path, device="cuda")
     store, cfg, split = tmp_path / "store", tmp_path / "motorec.toml", tmp_path / "split"
     runner = CliRunner()
     for args in (

@@ -11,7 +11,7 @@ import torch
 
 from motorec.recommender import JointTokenizers, RecommenderConfig, evaluate, fit
 from motorec.recommender.evaluate import lookup
-from motorec.recommender.recommend import recommend
+from motorec.recommender.recommend import Scorer, recommend
 from motorec.tokenizer import RQVAEConfig
 from motorec.tokenizer import fit as fit_tokenizer
 
@@ -58,7 +58,7 @@ def test_top_k_from_cuda_scores_matches_the_cpu(planted_task):
     data = planted_task["data"]
     gpu = _fit(planted_task, "cuda")
     scorer = gpu.scorer()
-    cpu_scorer = type(scorer)(scorer.users.cpu(), scorer.items.cpu(), scorer.bias.cpu())
+    cpu_scorer = Scorer(scorer.users.cpu(), scorer.items.cpu(), scorer.bias.cpu())
     users, items = data.users, data.items
     ids = users.ids.slice(0, 10)
     # chunks of 3 users: the device's scores are copied to the CPU chunk by chunk
