@@ -1,8 +1,7 @@
 """Calibration of items scored without an ID part against items scored with one.
 
-When warm and cold items are ranked together, a cold item's score is its content part (plus, with
-`impute_id`, the mean gated ID part, the same for every cold item of a user) while a warm item's also
-holds its own ID part. The model learns one offset for items without ID (`no_id_bias`, trained on
+When warm and cold items are ranked together, a cold item's score is content only while a warm item's
+also holds its ID part. The model learns one offset for items without ID (`no_id_bias`, trained on
 ID-dropped items), but BPR against uniform negatives rarely asks a content-only score to beat a user's
 best warm items, so cold items end up under-scored at the top of a mixed ranking. One scalar shift,
 chosen on validation interactions only, puts them on the warm scale (as temperature or Platt scaling

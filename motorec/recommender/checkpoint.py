@@ -168,16 +168,10 @@ def load_checkpoint(
         if cfg_json.get("format") != FORMAT or meta.get("format") != FORMAT:
             raise ArtifactError(f"checkpoint {src}: unknown format, expected {FORMAT}")
         _check_versions(meta["tokenizer_versions"], current_versions, allow_version_mismatch, src)
-        # checkpoints written before `code_tables` / `id_gate` / `propagate_user_content` / `cl_every` /
-        # `impute_id` existed were all trained with free code tables, per-dimension gates, propagated user
-        # content vectors and InfoNCE on every step, and calibrated for items without ID scored with none
-        old = {
-            "code_tables": True,
-            "id_gate": "vector",
-            "propagate_user_content": True,
-            "cl_every": 1,
-            "impute_id": False,
-        }
+        # checkpoints written before `code_tables` / `id_gate` / `propagate_user_content` / `cl_every`
+        # existed were all trained with free code tables, per-dimension gates, propagated user content
+        # vectors and InfoNCE on every step
+        old = {"code_tables": True, "id_gate": "vector", "propagate_user_content": True, "cl_every": 1}
         saved = {**old, **cfg_json["config"], "device": device}
         config = from_dict(RecommenderConfig, saved, where=f"{src}/config.json")
         specs = {m: ModalitySpec(**s) for m, s in meta["specs"].items()}

@@ -86,20 +86,6 @@ class RecommenderConfig:
         sparsity: the sparse usage prior in the tokenizer loss (joint only).
         no_id_bias: learn one score offset for items scored without an ID part (strict-cold items, and
             ID-dropped items in training), calibrating cold against warm items when both are ranked.
-        impute_id: score an item without an ID part (strict cold, or added after training) with the mean
-            gated ID part of the items that have one in its place, instead of zero (mean imputation).
-            For one user this adds the same amount, e_u^id . mean_i(g_i x_i), to every such item: it
-            leaves their order among themselves as it was, and moves them against warm items by how
-            much the user likes an average warm item's collaborative side, a per-user calibration where
-            `no_id_bias` is one for everyone. On MovieLens-100k validation (3 seeds, defaults otherwise)
-            it raised all-items Recall@20 from 0.2241 to 0.2299 (per seed 0.2124 / 0.2387 / 0.2211 to
-            0.2128 / 0.2497 / 0.2272); cold and warm Recall@20 cannot change. A small gain: with the
-            offset chosen on one half of the validation users and measured on the other, over five
-            variants (these defaults, continuous features, RQ-KMeans codes, no InfoNCE, concat fusion)
-            and 3 seeds it gained 0.0025 on average, in 11 of 15 cases; on the test split the default
-            model gained 0.0030 (0.1980 to 0.2010) and the variants between -0.0043 and +0.0030.
-            Training is unchanged unless ID dropout removes ID parts (no item without one is scored in a
-            training step otherwise).
         calibrate_no_id: after training, shift the no-ID offset by the multiple of the score spread that
             maximises validation Recall@20 (needs validation interactions on items without ID).
         content_bias: an item bias computed from content (code biases plus a linear term on z_q).
@@ -139,7 +125,6 @@ class RecommenderConfig:
     sparsity: bool = True
     content_bias: bool = True
     no_id_bias: bool = True
-    impute_id: bool = True
     calibrate_no_id: bool = True
     tokenizer_lr: float = 1e-4
 

@@ -26,9 +26,7 @@ layer mean (tested). With the defaults a content channel costs no graph product 
 Content channels are fused by alpha * W[c^1; ..; c^M] + (1 - alpha) * sum_m a_m c^m, the ID part joins
 through a gated residual e = h + g x_id with g = sigmoid(W_g [h; x_id]) (or e = [h; g x_id], `id_join`), and
 score(u, i) = e_u . e_i + b_i with b_i a content bias plus, for an item scored without ID part
-(strict cold, or ID-dropped in training), a learned no-ID offset; such an item's missing gated ID part
-is filled with the mean one of the items that have it (`impute_id`), so e_u . e_i holds the user's
-liking for an average warm item's collaborative side.
+(strict cold, or ID-dropped in training), a learned no-ID offset.
 
 Glossary: U users, N items, M modalities, d embedding width, L levels, K codebook size, E z_q width,
 D feature width.
@@ -100,7 +98,6 @@ class Encoded:
     user_id: torch.Tensor  # (U, d) ID view (layer mean)
     item_id: torch.Tensor  # (N, d) ID view (layer mean, zero for items without ID)
     join: str  # "sum", "concat" or "id"
-    id_prior: torch.Tensor  # (d,) the gated ID part an item without one is scored with (zero: none)
 
     @functools.cached_property
     def bias(self) -> torch.Tensor:
@@ -198,12 +195,9 @@ class GatedResidual(nn.Module):
             logit = F.linear(h, w[:, :d]) + F.linear(x, w[:, d:], self.gate.bias)  # (B, d)
         return torch.sigmoid(logit) * x
 
-    def join(self, h: torch.Tensor, gated: torch.Tensor) -> torch.Tensor:
-        """The final vector e from h and an already gated ID part: (B, d), (B, d) -> (B, d) or (B, 2 d)."""
-        return h + gated if self.mode == "sum" else torch.cat([h, gated], dim=1)
-
     def forward(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.join(h, self.gated(h, x))
+        gated = self.gated(h, x)
+        return h + gated if self.mode == "sum" else torch.cat([h, gated], dim=1)
 
 
 class ContentEncoder(nn.Module):
@@ -348,28 +342,23 @@ class MultiSourceGNN(nn.Module):
         return torch.stack(vecs, 1), torch.stack(masks, 1), bias
 
     def encode_items(
-        self, content: dict[str, ModalityInputs], id_part: torch.Tensor, id_prior: torch.Tensor | None = None
+        self, content: dict[str, ModalityInputs], id_part: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Compute final vectors of any N' items (also items added after training) from content and ID.
 
         Args:
             content: per-modality content of the N' items.
             id_part: (N', d) propagated ID vectors, zero for items without an ID.
-            id_prior: (d,) the gated ID part an item without ID is scored with (`Encoded.id_prior` of the
-                pass whose users will score these items); None leaves it zero.
 
         Returns:
-            e_i (N', d or 2 d), b_i (N',), and the fused content view h_i (N', d).
+            e_i (N', d), b_i (N',), and the fused content view h_i (N', d).
         """
         if not self.has_content:
             return id_part, id_part.new_zeros(id_part.shape[0]), torch.zeros_like(id_part)
         vecs, mask, bias = self.item_content(content)  # (N', M, d), (N', M), (N',)
         h = self.fusion(vecs, mask)  # (N', d)
         no_id = (id_part.abs().sum(1) == 0).to(bias.dtype)  # (N',)
-        gated = self.item_gate.gated(h, id_part)  # (N', d), zero where there is no ID
-        if id_prior is not None:
-            gated = gated + no_id[:, None] * id_prior
-        return self.item_gate.join(h, gated), bias + self.no_id_bias * no_id, h
+        return self.item_gate(h, id_part), bias + self.no_id_bias * no_id, h
 
     def forward(
         self,
@@ -400,27 +389,15 @@ class MultiSourceGNN(nn.Module):
             zeros_u, zeros_i = torch.zeros_like(user_id), torch.zeros_like(item_id)
             items = item_id if id_keep is None else item_id * id_keep[:, None]
             no_bias, no_offset = item_id.new_zeros(self.n_items), item_id.new_zeros(())
-            no_prior = item_id.new_zeros(item_id.shape[1])
-            return Encoded(
-                zeros_u, user_id, zeros_i, items, no_bias, no_bias, no_offset, user_id, item_id, "id", no_prior
-            )
+            return Encoded(zeros_u, user_id, zeros_i, items, no_bias, no_bias, no_offset, user_id, item_id, "id")
         h_u, h_i, bias = self._content_channels(adj, content)  # (U, d), (N, d) layer-0 content for every item, (N,)
         present = has_id[:, 0] if id_keep is None else has_id[:, 0] * id_keep  # (N,) 1 where the ID part is used
         id_part = item_id if id_keep is None else item_id * id_keep[:, None]
         user_gated = self.user_gate.gated(h_u, user_id)  # (U, d)
-        item_gated = self.item_gate.gated(h_i, id_part)  # (N, d), zero where the ID part is absent
+        item_gated = self.item_gate.gated(h_i, id_part)  # (N, d)
         absent = 1 - present  # (N,)
-        prior = item_gated.new_zeros(item_gated.shape[1])  # (d,)
-        # mean imputation (`RecommenderConfig.impute_id`). A training step scores only items with
-        # training edges, so without ID dropout no step meets an absent ID part, and the prior is
-        # left out there: the step's loss is the same without it, and costs no extra op
-        if self.config.impute_id and (id_keep is not None or not self.training):
-            prior = present @ item_gated / present.sum().clamp(min=1)  # (d,) mean gated ID part
-            item_gated = item_gated + absent[:, None] * prior
         join = self.config.id_join
-        return Encoded(
-            h_u, user_gated, h_i, item_gated, bias, absent, self.no_id_bias, user_id, item_id, join, prior
-        )
+        return Encoded(h_u, user_gated, h_i, item_gated, bias, absent, self.no_id_bias, user_id, item_id, join)
 
     def _blocks(self, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`graph.bipartite_blocks` of `adj`, kept for as long as the same adjacency comes back.
@@ -510,8 +487,7 @@ class MultiSourceGNN(nn.Module):
     def content_only(self, enc: Encoded, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Final vectors and biases of items `rows` (B,) scored without their ID part, as strict-cold items are.
 
-        The no-ID offset and the imputed ID part (`Encoded.id_prior`) are left out: for one user they add
-        the same to every such item. Shapes: -> (B, d or 2 d), (B,).
+        The no-ID offset is left out: it is the same for every such item. Shapes: -> (B, d or 2 d), (B,).
         """
         h = enc.item_content[rows]  # (B, d)
         # the gated ID part of a zero ID vector is zero whatever the gate says, so the gate is not run

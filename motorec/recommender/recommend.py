@@ -64,7 +64,7 @@ class Scorer:
         if extra_content:
             n_new = next(iter(extra_content.values())).n_items
             no_id = items.new_zeros(n_new, model.config.embedding_dim)  # new items have no ID part
-            new_items, new_bias, _ = model.encode_items(extra_content, no_id, enc.id_prior)
+            new_items, new_bias, _ = model.encode_items(extra_content, no_id)
             items, bias = torch.cat([items, new_items]), torch.cat([bias, new_bias])
         model.train(was_training)
         return cls(users.detach(), items.detach(), bias.detach())

@@ -171,12 +171,6 @@ def test_encode_items_scores_items_added_after_training(modalities):
     items, bias, _ = model.encode_items(new, torch.zeros(2, 8))
     torch.testing.assert_close(items[0], enc.items[7])
     torch.testing.assert_close(bias, enc.bias[[7, 0]])
-    model.eval()  # scoring: an item without ID takes the pass's mean gated ID part, a new item too
-    enc = model(adj, c, has_id)
-    items, bias, _ = model.encode_items(new, torch.zeros(2, 8), enc.id_prior)
-    assert torch.count_nonzero(enc.id_prior) > 0
-    torch.testing.assert_close(items[0], enc.items[7])
-    torch.testing.assert_close(bias, enc.bias[[7, 0]])
 
 
 @pytest.mark.parametrize("id_join", ["sum", "concat"])
@@ -360,43 +354,3 @@ def test_id_gate_is_one_per_node_or_one_per_dimension(id_gate, width):
     torch.testing.assert_close(enc.item_gated, gate * enc.item_id)
     ratio = enc.item_gated[:7] / enc.item_id[:7]  # items 0..6 have an ID part
     assert (ratio.std(1) < 1e-5).all() == (id_gate == "scalar")  # a scalar gate scales every dimension alike
-
-
-@pytest.mark.parametrize("id_join", ["sum", "concat"])
-def test_items_without_id_are_scored_with_the_mean_gated_id_part(id_join):
-    # item 7 has no edges, and item 6's ID part is taken away too: two items without ID
-    with torch.no_grad():
-        scores, parts = {}, {}
-        for impute in (True, False):
-            model, adj, c, has_id = build(id_join=id_join, impute_id=impute)
-            for gate in (model.item_gate, model.user_gate):  # non-trivial gates
-                gate.gate.weight.normal_()
-            has_id[6] = False
-            model.eval()
-            enc = model(adj, c, has_id)
-            scores[impute], parts[impute] = enc.users @ enc.items.T + enc.bias, enc
-        enc = parts[True]
-        mean = enc.item_gated[:6].mean(0)  # over the six items that keep their ID part
-        torch.testing.assert_close(enc.id_prior, mean)
-        torch.testing.assert_close(enc.item_gated[6], mean)
-        torch.testing.assert_close(enc.item_gated[7], mean)
-        assert torch.count_nonzero(parts[False].item_gated[6:]) == 0 and torch.count_nonzero(parts[False].id_prior) == 0
-        # items with ID score as before; each user's items without ID move by one amount, e_u . [0; prior]
-        torch.testing.assert_close(scores[True][:, :6], scores[False][:, :6])
-        prior = mean if id_join == "sum" else torch.cat([torch.zeros(8), mean])
-        shift = enc.users @ prior  # (U,)
-        assert shift.abs().min() > 0
-        torch.testing.assert_close(scores[True][:, 6:], scores[False][:, 6:] + shift[:, None])
-
-
-def test_training_mode_leaves_the_prior_out_unless_ids_are_dropped():
-    model, adj, c, has_id = build()
-    enc = model(adj, c, has_id)  # training mode, no ID dropout: no step scores item 7
-    assert torch.count_nonzero(enc.id_prior) == 0 and torch.count_nonzero(enc.item_gated[7]) == 0
-    keep = torch.ones(N)
-    keep[0] = 0.0  # ID dropout removes item 0's ID part: it and item 7 are scored with the prior, in the graph
-    enc = model(adj, c, has_id, keep)
-    torch.testing.assert_close(enc.item_gated[0], enc.id_prior)
-    torch.testing.assert_close(enc.item_gated[7], enc.id_prior)
-    enc.id_prior.sum().backward()
-    assert model.item_id.weight.grad is not None and model.item_id.weight.grad[1:7].abs().sum() > 0

@@ -218,20 +218,3 @@ def test_fit_computes_info_nce_on_every_kth_step(planted_task, monkeypatch, ever
     steps = 2 * -(-len(planted_task["data"].train[0]) // FAST["batch_size"])  # batches of two epochs
     assert len(calls) == -(-steps // every)  # steps 0, every, 2 every, ...
     assert all(h["cl"] > 0 for h in res.history)  # averaged over the steps that computed it
-
-
-def test_mean_imputation_leaves_training_alone_and_shifts_each_users_cold_items(planted_task):
-    # without ID dropout no training step scores an item without ID, so training is the same to the bit;
-    # scoring then moves every cold item of a user by that user's e_u . [0; prior]
-    on, off = (train(planted_task, epochs=4, eval_every=2, impute_id=x, calibrate_no_id=False) for x in (True, False))
-    assert [h["loss"] for h in on.history] == [h["loss"] for h in off.history]
-    for (k, v), (_, w) in zip(on.model.state_dict().items(), off.model.state_dict().items(), strict=True):
-        assert torch.equal(v, w), k
-    data = planted_task["data"]
-    users = np.arange(len(data.users))
-    with_prior, without = on.scorer().score(users), off.scorer().score(users)
-    warm, cold = data.warm_items, data.cold_items
-    torch.testing.assert_close(with_prior[:, warm], without[:, warm])
-    shift = with_prior[:, cold] - without[:, cold]  # (U, cold items): one value per user
-    torch.testing.assert_close(shift, shift[:, :1].expand_as(shift))
-    assert shift[:, 0].std() > 0
