@@ -114,7 +114,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # well (Platt-style) 0.2268, the shift in units of each user's score spread 0.2259, against 0.2272. InfoNCE into the
 # ID view too (cl_detach_id False) 0.322 / 0.270 / 0.208, at lambda_cl 0.01 0.322 / 0.384 / 0.223; tokenizer
 # levels 4 0.320 / 0.399 / 0.227 (0.1852), levels 5 0.319 / 0.399 / 0.227 (0.1852), with the imputation (against
-# 0.325 / 0.400 / 0.230, 0.1854). None kept.
+# 0.325 / 0.400 / 0.230, 0.1854). None kept. Joint fine-tuning of the tokenizer with the recommender (joint True,
+# its first run on this benchmark; tokenizer_lr 1e-4, lambda_rq 0.1) 0.270 / 0.392 / 0.212 (0.1821) at 8.0 s an
+# epoch against 0.6 in the same parallel runs: codes that move under the ranking loss lose cold items. Not kept.
 BASE = RecommenderConfig(embedding_dim=64, graph_layers=2, batch_size=2048, epochs=150, patience=5)
 TOKENIZER = dict(levels=6, codebook_size=64, latent_dim=64, hidden_dims=(256,), epochs=200, max_steps=3000)
 ABLATIONS = {
