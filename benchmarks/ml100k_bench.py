@@ -117,6 +117,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # 0.325 / 0.400 / 0.230, 0.1854). None kept. Joint fine-tuning of the tokenizer with the recommender (joint True,
 # its first run on this benchmark; tokenizer_lr 1e-4, lambda_rq 0.1) 0.270 / 0.392 / 0.212 (0.1821) at 8.0 s an
 # epoch against 0.6 in the same parallel runs: codes that move under the ranking loss lose cold items. Not kept.
+# A free bias per (level, code) added to the item bias, without free code tables (not in the code) 0.276 / 0.397 /
+# 0.207 (0.1847): like the free tables, a per-code parameter learns the popularity of the few warm items that
+# share a deep code, and misleads on cold ones. Not kept.
 BASE = RecommenderConfig(embedding_dim=64, graph_layers=2, batch_size=2048, epochs=150, patience=5)
 TOKENIZER = dict(levels=6, codebook_size=64, latent_dim=64, hidden_dims=(256,), epochs=200, max_steps=3000)
 ABLATIONS = {
