@@ -5,8 +5,7 @@ also holds its ID part. The model learns one offset for items without ID (`no_id
 ID-dropped items), but BPR against uniform negatives rarely asks a content-only score to beat a user's
 best warm items, so cold items end up under-scored at the top of a mixed ranking. One scalar shift,
 chosen on validation interactions only, puts them on the warm scale (as temperature or Platt scaling
-calibrate a classifier after training). It is chosen on the scores the model will rank by: aligned per
-user when `align_no_id` is on (`recommend.head_offsets`), the shift then added after the alignment.
+calibrate a classifier after training).
 
 Glossary: U users, N items.
 """
@@ -31,7 +30,7 @@ def calibrate_no_id_bias(
     valid: tuple[np.ndarray, np.ndarray],
     exclude: tuple[np.ndarray, np.ndarray],
     candidates: np.ndarray | None,
-    grid: tuple[float, ...] = tuple(np.arange(-1.0, 3.001, 0.125).round(3)),
+    grid: tuple[float, ...] = (-0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0),
 ) -> float:
     """Shift `model.no_id_bias` by the multiple of the score spread that maximises validation Recall@20.
 
@@ -43,14 +42,12 @@ def calibrate_no_id_bias(
         valid: (user_idx, item_idx) validation interactions; they must include items without ID.
         exclude: CSR of each user's training items (from `metrics.group_by_user`).
         candidates: items ranked in validation; None ranks all N.
-        grid: shifts tried, in units of the standard deviation of the scores. Steps of 1/8: once every
-            user's new items are aligned (`recommend.head_offsets`) they move together, and validation
-            Recall@20 against the shift peaks within about a quarter of a standard deviation.
+        grid: shifts tried, in units of the standard deviation of the scores.
 
     Returns:
         The shift added to `model.no_id_bias` (0 when nothing beats the learned value).
     """
-    scorer = Scorer.from_model(model, adj, content, has_id, seen=exclude)  # aligned per user, as it will score
+    scorer = Scorer.from_model(model, adj, content, has_id)
     no_id = (~has_id).to(scorer.items.dtype).cpu()  # (N,)
     valid_items = np.asarray(valid[1])
     if not model.has_content or no_id[torch.as_tensor(valid_items)].sum() == 0:

@@ -31,7 +31,6 @@ from motorec.recommender.config import RecommenderConfig
 from motorec.recommender.graph import normalized_adjacency
 from motorec.recommender.index import IdIndex
 from motorec.recommender.inputs import ModalityInputs, ModalitySpec, check_content
-from motorec.recommender.metrics import group_by_user
 from motorec.recommender.model import MultiSourceGNN
 from motorec.recommender.recommend import Scorer
 
@@ -69,8 +68,7 @@ class Checkpoint:
         if self.model.has_content:
             check_content(content, len(self.items), self.model.specs)
         has_id = torch.as_tensor(self.item_has_id, device=self.config.device)
-        seen = group_by_user(*self.train, len(self.users))
-        return Scorer.from_model(self.model, self.adjacency(), content, has_id, extra_content, seen=seen)
+        return Scorer.from_model(self.model, self.adjacency(), content, has_id, extra_content)
 
 
 def save_checkpoint(
@@ -170,16 +168,10 @@ def load_checkpoint(
         if cfg_json.get("format") != FORMAT or meta.get("format") != FORMAT:
             raise ArtifactError(f"checkpoint {src}: unknown format, expected {FORMAT}")
         _check_versions(meta["tokenizer_versions"], current_versions, allow_version_mismatch, src)
-        # checkpoints written before `code_tables` / `id_gate` / `propagate_user_content` / `cl_every` /
-        # `align_no_id` existed were all trained with free code tables, per-dimension gates, propagated user
-        # content vectors and InfoNCE on every step, and their no-ID offset calibrated on unaligned scores
-        old = {
-            "code_tables": True,
-            "id_gate": "vector",
-            "propagate_user_content": True,
-            "cl_every": 1,
-            "align_no_id": 0.0,
-        }
+        # checkpoints written before `code_tables` / `id_gate` / `propagate_user_content` / `cl_every`
+        # existed were all trained with free code tables, per-dimension gates, propagated user content
+        # vectors and InfoNCE on every step
+        old = {"code_tables": True, "id_gate": "vector", "propagate_user_content": True, "cl_every": 1}
         saved = {**old, **cfg_json["config"], "device": device}
         config = from_dict(RecommenderConfig, saved, where=f"{src}/config.json")
         specs = {m: ModalitySpec(**s) for m, s in meta["specs"].items()}

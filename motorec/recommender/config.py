@@ -88,17 +88,6 @@ class RecommenderConfig:
             ID-dropped items in training), calibrating cold against warm items when both are ranked.
         calibrate_no_id: after training, shift the no-ID offset by the multiple of the score spread that
             maximises validation Recall@20 (needs validation interactions on items without ID).
-        align_no_id: when scoring, shift each user's items without ID by the mean of the top `align_no_id`
-            share of the user's unseen items with ID minus that of the user's unseen items without ID
-            (`recommend.head_offsets`), before the global no-ID offset; 0 turns it off. Order within
-            either group is unchanged (warm and strict-cold Recall are untouched); it sets, per user, where
-            the best new items enter a list that ranks both. Not applied to the early-stopping metric. 0.03:
-            on MovieLens-100k validation (9 seeds; the global offset chosen on one half of the users and
-            measured on the other) all-items Recall@20 was 0.2160 with the global offset alone, and 0.2186
-            (mean alignment, all unseen items), 0.2226 (the top 20 of each group), 0.2214 / 0.2234 / 0.2211
-            with shares 1.5% / 3% / 6%, higher than the global offset alone on 9 of 9 seeds at 3%. A fixed
-            quota of new items per list gave 0.2227, but it ignores scores: a handful of new items would
-            fill the quota's slots for every user.
         content_bias: an item bias computed from content (code biases plus a linear term on z_q).
         tokenizer_lr: learning rate of the tokenizer under joint fine-tuning.
     """
@@ -137,7 +126,6 @@ class RecommenderConfig:
     content_bias: bool = True
     no_id_bias: bool = True
     calibrate_no_id: bool = True
-    align_no_id: float = 0.03
     tokenizer_lr: float = 1e-4
 
     def __post_init__(self) -> None:
@@ -150,7 +138,6 @@ class RecommenderConfig:
         require(self.content_weight_decay >= 0, "content_weight_decay must be >= 0")
         require(self.cl_temperature > 0, "cl_temperature must be > 0")
         require(self.cl_samples >= 2, "cl_samples must be >= 2")
-        require(0.0 <= self.align_no_id <= 1.0, "align_no_id must be in [0, 1]")
         require(self.cl_every >= 1, "cl_every must be >= 1")
         require(0.0 <= self.id_dropout < 1.0, "id_dropout must be in [0, 1)")
         require(self.lr > 0 and self.tokenizer_lr > 0, "learning rates must be > 0")

@@ -2,10 +2,8 @@
 
 `Scorer` freezes one encoder pass: score(u, i) = e_u . e_i + b_i over every item that has content,
 including items added to the catalog after training (they have no ID part and are ranked from their
-codes alone). Items without ID are then put on each user's own scale (`head_offsets`): a content-only
-score and a score with an ID part are not on one scale, and how far apart they sit differs from user to
-user. `recommend` turns scores into the (user_id, item_id, rank, score) table, excluding each user's
-seen items by default, optionally over a candidate set, and working through users in chunks.
+codes alone). `recommend` turns scores into the (user_id, item_id, rank, score) table, excluding each
+user's seen items by default, optionally over a candidate set, and working through users in chunks.
 
 Glossary: U users, N items, B users in a chunk, d embedding width.
 """
@@ -25,59 +23,19 @@ from motorec.recommender.metrics import group_by_user, mask_scores, tie_permutat
 from motorec.recommender.model import MultiSourceGNN
 
 
-def head_offsets(
-    scores: torch.Tensor, no_id: torch.Tensor, seen: tuple[torch.Tensor, torch.Tensor] | None, share: float
-) -> torch.Tensor:
-    """Per-user offsets that put the head of the items without ID on the head of the items with one.
-
-    For each user (row), the offset is the mean of the top `share` of the user's unseen items with an ID
-    part minus the mean of the top `share` of the user's unseen items without one (at least one item of
-    each; `share` of each group's size, so the two heads are the same quantile of their groups). Added to
-    the no-ID items' scores, it leaves the order within each group alone and sets where the best items
-    without ID enter the user's list, whatever the scale of the user's content and ID scores. A row with
-    no unseen item in one group gets 0.
-
-    Shapes: scores (B, N), no_id (N,) bool, seen (rows, cols) index pairs into scores -> (B,).
-    """
-    masked = scores.clone()
-    if seen is not None:
-        masked[seen] = float("-inf")
-    heads, ok = [], []
-    for group in (~no_id, no_id):
-        cols = group.nonzero()[:, 0]  # (G,)
-        if cols.numel() == 0:
-            return scores.new_zeros(scores.shape[0])
-        k = max(1, round(share * cols.numel()))
-        top = masked.index_select(1, cols).topk(k, dim=1).values  # (B, k)
-        finite = torch.isfinite(top)
-        n = finite.sum(1)  # (B,)
-        heads.append(torch.where(finite, top, 0.0).sum(1) / n.clamp_min(1))
-        ok.append(n > 0)
-    return torch.where(ok[0] & ok[1], heads[0] - heads[1], 0.0)
-
-
 @dataclass
 class Scorer:
-    """Final user and item vectors of one encoder pass, and how items without ID are put on each user's scale.
+    """Final user and item vectors of one encoder pass.
 
     Attributes:
         users: (U, d).
         items: (N, d).
         bias: (N,).
-        no_id: (N,) bool, items scored without an ID part; None aligns nothing.
-        seen: CSR (indptr, indices) of each user's training items, left out of the heads (`head_offsets`).
-        align: the head share of `head_offsets`; 0 scores e_u . e_i + b_i alone.
-        no_id_offset: the model's offset for items without ID (already inside `bias`). Alignment
-            cancels any constant shared by those items, so it is added again after it.
     """
 
     users: torch.Tensor
     items: torch.Tensor
     bias: torch.Tensor
-    no_id: torch.Tensor | None = None
-    seen: tuple[np.ndarray, np.ndarray] | None = None
-    align: float = 0.0
-    no_id_offset: float = 0.0
 
     @classmethod
     @torch.no_grad()
@@ -88,8 +46,6 @@ class Scorer:
         content: dict[str, ModalityInputs],
         item_has_id: torch.Tensor,
         extra_content: dict[str, ModalityInputs] | None = None,
-        seen: tuple[np.ndarray, np.ndarray] | None = None,
-        align: float | None = None,
     ) -> Scorer:
         """Encode once in eval mode.
 
@@ -100,9 +56,6 @@ class Scorer:
             item_has_id: (N,) bool.
             extra_content: content of items added after training (appended as rows N, N+1, ...);
                 they have no ID and no edges.
-            seen: CSR from `metrics.group_by_user` of the training interactions, left out of the heads.
-            align: head share for items without ID; None takes `model.config.align_no_id`. A model
-                without content (ID only) aligns nothing: its items without ID have no score to align.
         """
         was_training = model.training
         model.eval()
@@ -114,31 +67,12 @@ class Scorer:
             new_items, new_bias, _ = model.encode_items(extra_content, no_id)
             items, bias = torch.cat([items, new_items]), torch.cat([bias, new_bias])
         model.train(was_training)
-        share = model.config.align_no_id if align is None else align
-        no_id = ~item_has_id.to(items.device, torch.bool)
-        if extra_content:
-            no_id = torch.cat([no_id, no_id.new_ones(items.shape[0] - no_id.shape[0])])
-        if not model.has_content:
-            return cls(users.detach(), items.detach(), bias.detach(), no_id, seen, 0.0)
-        offset = float(model.no_id_bias.detach())
-        return cls(users.detach(), items.detach(), bias.detach(), no_id, seen, share, offset)
+        return cls(users.detach(), items.detach(), bias.detach())
 
     def score(self, user_idx: np.ndarray) -> torch.Tensor:
         """Scores of users over every item; (B,) -> (B, N)."""
-        rows = np.asarray(user_idx, dtype=np.int64)
-        u = torch.as_tensor(rows, device=self.users.device)
-        scores = self.users[u] @ self.items.T + self.bias[None, :]
-        if self.align > 0 and self.no_id is not None:
-            seen = None
-            if self.seen is not None:
-                indptr, indices = self.seen
-                counts = indptr[rows + 1] - indptr[rows]
-                cols = np.concatenate([indices[indptr[r] : indptr[r + 1]] for r in rows]) if len(rows) else counts
-                pairs = (np.repeat(np.arange(len(rows)), counts), cols)
-                seen = tuple(torch.as_tensor(a, dtype=torch.int64, device=scores.device) for a in pairs)
-            offsets = head_offsets(scores, self.no_id, seen, self.align) + self.no_id_offset  # (B,)
-            scores = scores + offsets[:, None] * self.no_id.to(scores.dtype)
-        return scores
+        u = torch.as_tensor(np.asarray(user_idx, dtype=np.int64), device=self.users.device)
+        return self.users[u] @ self.items.T + self.bias[None, :]
 
 
 def recommend(

@@ -12,8 +12,7 @@ where
 - the L2 term covers the layer-0 rows the batch touches, averaged over the batch (as LightGCN).
 ID dropout zeroes the ID part of a random share of items at every step, so items without an ID (strict
 cold) are scored by a model that has learned to rank from content alone; after training, the offset
-of items without ID is calibrated on validation (`calibrate_no_id_bias`, on scores aligned per user by
-`recommend.head_offsets`). Early stopping follows
+of items without ID is calibrated on validation (`calibrate_no_id_bias`). Early stopping follows
 validation Recall@20; the best state is restored. Runs are deterministic under `config.seed` on CPU.
 
 Glossary: U users, N items, P training interactions, B batch, S InfoNCE rows, d embedding width.
@@ -56,7 +55,6 @@ class FitResult:
         seconds_per_epoch: mean training seconds per epoch, validation excluded.
         joint: the fine-tuned tokenizers under joint training, else None.
         no_id_shift: the validation calibration added to the model's no-ID offset.
-        seen: CSR (`metrics.group_by_user`) of the training interactions, for the scorer's no-ID alignment.
     """
 
     model: MultiSourceGNN
@@ -69,10 +67,9 @@ class FitResult:
     seconds_per_epoch: float = float("nan")
     joint: JointTokenizers | None = None
     no_id_shift: float = 0.0
-    seen: tuple[np.ndarray, np.ndarray] | None = None
 
     def scorer(self) -> Scorer:
-        return Scorer.from_model(self.model, self.adj, self.content, self.item_has_id, seen=self.seen)
+        return Scorer.from_model(self.model, self.adj, self.content, self.item_has_id)
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -197,8 +194,7 @@ def batch_loss(
 
 
 def _validate(model, adj, content, has_id, valid, n_users, n_items, exclude, candidates) -> float:
-    # the raw scores, before any calibration of items without ID (which runs once, after training)
-    scorer = Scorer.from_model(model, adj, content, has_id, align=0.0)
+    scorer = Scorer.from_model(model, adj, content, has_id)
     result = evaluate_ranking(scorer.score, valid, n_users, n_items, (20,), exclude, candidates)
     return result[("recall", 20)]
 
@@ -270,10 +266,10 @@ def fit(
     # about a dozen small ops each, which the many small content-side tensors made a tenth of a step
     # (MovieLens-100k, one thread: the update took 0.36 ms of a 10 ms step fused, about 1 ms looped)
     opt = torch.optim.Adam(params, fused=True)
-    exclude = group_by_user(u_all, i_all, n_users)
+    exclude = group_by_user(u_all, i_all, n_users) if valid is not None else None
     use_dropout = model.has_content and cfg.id_dropout > 0
 
-    result = FitResult(model, adj, has_id, content, joint=joint if cfg.joint else None, seen=exclude)
+    result = FitResult(model, adj, has_id, content, joint=joint if cfg.joint else None)
     best_state, best, stale, train_seconds, step = None, -1.0, 0, [], 0
     bar = tqdm(range(1, cfg.epochs + 1), desc="train", disable=not progress, leave=False)
     for epoch in bar:

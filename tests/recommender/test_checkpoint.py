@@ -76,8 +76,7 @@ def test_damaged_checkpoints_raise_artifact_errors(tmp_path, trained):
 
 def test_checkpoint_from_before_code_tables_and_id_gate_loads_as_trained(tmp_path, planted_task):
     data = planted_task["data"]
-    # as trained (and calibrated) then
-    old = {"code_tables": True, "id_gate": "vector", "propagate_user_content": True, "cl_every": 1, "align_no_id": 0.0}
+    old = {"code_tables": True, "id_gate": "vector", "propagate_user_content": True, "cl_every": 1}  # as trained then
     cfg = RecommenderConfig(embedding_dim=8, batch_size=128, epochs=1, cl_samples=32, **old)
     res = fit(data.train, len(data.users), len(data.items), planted_task["content"], cfg, progress=False)
     path = save(tmp_path, (res, data))
