@@ -155,8 +155,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # 0.216; batch_size 1024 0.297 / 0.396 / 0.222; lambda_reg 2e-4 0.295 / 0.400 / 0.219; embedding_dim 96 0.298 /
 # 0.400 / 0.221; the ID channel started from a trained LightGCN's embeddings (times 2, for the two gates at 0.5;
 # not in the code) 0.295 / 0.377 / 0.199. None kept. Per-evaluation curves (seeds 3, 4): ours' warm validation
-# Recall@20 stays under LightGCN's at every epoch (peaks 0.414 / 0.390 against 0.418 / 0.392). The content score
-# carries much of ours' warm ranking (the gated ID part alone: 0.31-0.33), and its post-hoc weight is best at 1.
+# Recall@20 leads LightGCN's in the first epochs, then falls behind, and peaks under it (0.414 / 0.390 against
+# 0.418 / 0.392). The content score carries much of ours' warm ranking (the gated ID part alone: 0.31-0.33), and
+# its post-hoc weight is best at 1.
 # The same session ran the whole benchmark on seeds 3-8, test part (results/ml100k_seeds3-8.md; nothing chosen on it):
 # cold 1.10x VBPR (0.2547 / 0.2324; per seed 1.42 to 1.01), warm 0.98x BPR, all 1.06x BPR (per seed 0.94 to 1.17),
 # so seeds 0-2 (1.16x all) were a kind draw for the all-items ranking. The valid and test cold items are disjoint
