@@ -351,7 +351,7 @@ class MultiSourceGNN(nn.Module):
             id_part: (N', d) propagated ID vectors, zero for items without an ID.
 
         Returns:
-            e_i (N', d), b_i (N',), and the fused content view h_i (N', d).
+            e_i (N', d or 2 d), b_i (N',), and the fused content view h_i (N', d).
         """
         if not self.has_content:
             return id_part, id_part.new_zeros(id_part.shape[0]), torch.zeros_like(id_part)
